@@ -1,0 +1,1 @@
+"""regledger domain package."""

@@ -1,0 +1,59 @@
+"""Errors raised by the ledger store.
+
+Exception tree::
+
+    LedgerError                        root of everything raised here
+    ├── ConfigurationError             a setting is missing or malformed
+    ├── InvalidEventError(ValueError)  an event offered for append is malformed; nothing stored
+    ├── MigrationError                 a migration is missing, changed after it ran, or failed
+    └── StoreUnavailableError          the database cannot be reached
+
+Conflicting aggregate versions raise eventsourcing's ``IntegrityError`` (so an
+unchanged ``eventsourcing.application.Application`` behaves as it does on the
+stock recorders); nothing of the rejected batch is stored.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidEventError",
+    "LedgerError",
+    "MigrationError",
+    "StoreUnavailableError",
+]
+
+
+class LedgerError(Exception):
+    """Root of the ledger's own exceptions."""
+
+
+class ConfigurationError(LedgerError):
+    """A setting is missing or malformed."""
+
+
+class InvalidEventError(LedgerError, ValueError):
+    """An event offered for append is malformed. Nothing of its batch was stored.
+
+    >>> InvalidEventError(3, "topic", "", "must be a non-empty string").field
+    'topic'
+    """
+
+    def __init__(self, index: int, field: str, value: object, problem: str) -> None:
+        self.index = index
+        self.field = field
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(
+            f"event {index} of the batch: {field}={shown} {problem}; nothing of the batch was stored"
+        )
+
+
+class MigrationError(LedgerError):
+    """A migration is missing, was changed after it was applied, or failed."""
+
+
+class StoreUnavailableError(LedgerError):
+    """The database cannot be reached or opened."""

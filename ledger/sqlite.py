@@ -1,0 +1,232 @@
+"""The embedded default: the chain store in one SQLite file.
+
+``BEGIN IMMEDIATE`` is the append lock: it serializes writers across threads and
+processes, so positions stay gapless and the chain linear. WAL mode lets readers
+run beside the writer; ``synchronous=FULL`` makes each commit durable.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+
+from .chain import ChainHead, LedgerRecord, Link, links_of, seal
+from .errors import StoreUnavailableError
+from .settings import Settings
+from .sqlfiles import queries
+from .store import AppliedMigration, ChainStore, Migration
+from .validation import PreparedEvent
+
+__all__ = ["SQLiteChainStore"]
+
+Q = queries("sqlite")
+
+
+class SQLiteChainStore(ChainStore):
+    """The ledger in a SQLite file; one connection per thread."""
+
+    backend = "sqlite"
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database_url
+        self.path = settings.sqlite_path
+        self._timeout = settings.lock_timeout_s
+        parent = Path(self.path).resolve().parent
+        if not parent.is_dir():
+            raise StoreUnavailableError(
+                f"cannot open {self.url}: folder {parent} does not exist; create it or "
+                "point REGLEDGER_DATABASE_URL elsewhere"
+            )
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._conn()  # fail now, with a clear message, if the file cannot be opened
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise StoreUnavailableError(f"cannot open {self.url}: {exc}") from exc
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    # --- appending -------------------------------------------------------------------
+
+    def append(self, events: Sequence[PreparedEvent], tracking: Tracking | None = None) -> list[int]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(Q["head"]).fetchone()
+            head = ChainHead() if row is None else ChainHead(row[0] + 1, row[1], row[2])
+            batch = seal(head, events, time.time_ns() // 1000)
+            conn.executemany(Q["insert_event"], batch.records)
+            if tracking is not None:
+                self._insert_tracking(conn, tracking)
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            raise IntegrityError(f"{exc}; nothing of the batch was stored") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return [r.position for r in batch.records]
+
+    # --- reading ---------------------------------------------------------------------
+
+    def select_events(
+        self,
+        originator_id: str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        query = Q["select_events_desc" if desc else "select_events_asc"]
+        params = {"originator_id": originator_id, "gt": gt, "lte": lte, "limit": limit}
+        return [StoredEvent(*row) for row in self._conn().execute(query, params)]
+
+    def select_records(
+        self, first: int, last: int | None, topics: Sequence[str], limit: int
+    ) -> list[LedgerRecord]:
+        params: dict[str, object] = {"first": first, "last": last, "limit": limit}
+        query = Q["select_records"]
+        if topics:
+            params["topics"] = json.dumps(list(topics))
+            query = Q["select_records_by_topic"]
+        return [LedgerRecord(*row) for row in self._conn().execute(query, params)]
+
+    def max_position(self) -> int | None:
+        value: int | None = self._conn().execute(Q["max_position"]).fetchone()[0]
+        return value
+
+    def record_at(self, position: int) -> LedgerRecord | None:
+        row = self._conn().execute(Q["record_at"], {"position": position}).fetchone()
+        return None if row is None else LedgerRecord(*row)
+
+    def position_of_hash(self, digest: bytes) -> int | None:
+        row = self._conn().execute(Q["position_of_hash"], {"hash": digest}).fetchone()
+        return None if row is None else int(row[0])
+
+    @contextmanager
+    def links(self, first: int, last: int) -> Iterator[Iterator[Link]]:
+        # A connection of its own: the walk reads one snapshot while others append.
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            cursor = conn.execute(Q["records_range"], {"first": first, "last": last})
+            cursor.arraysize = 4096
+            yield links_of(LedgerRecord(*row) for row in cursor)
+        finally:
+            conn.close()
+
+    # --- tracking --------------------------------------------------------------------
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_tracking(conn, tracking)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _insert_tracking(conn: sqlite3.Connection, tracking: Tracking) -> None:
+        params = {
+            "application_name": tracking.application_name,
+            "notification_id": tracking.notification_id,
+        }
+        if conn.execute(Q["insert_tracking"], params).fetchone() is None:
+            raise IntegrityError(
+                f"tracking {tracking.application_name!r} is already at or past "
+                f"notification {tracking.notification_id}; nothing was stored"
+            )
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        row = (
+            self._conn()
+            .execute(Q["max_tracking_id"], {"application_name": application_name})
+            .fetchone()
+        )
+        return None if row is None else int(row[0])
+
+    # --- notification of appends -----------------------------------------------------
+
+    def watch(self, stopped: Callable[[], bool], appended: Callable[[], None]) -> None:
+        # data_version changes when another connection commits: a cheap poll.
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        try:
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            while not stopped():
+                time.sleep(0.02)
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != seen:
+                    seen = version
+                    appended()
+        finally:
+            conn.close()
+
+    # --- schema ----------------------------------------------------------------------
+
+    def applied_migrations(self) -> list[AppliedMigration]:
+        conn = self._conn()
+        conn.execute(Q["migrations_table"])
+        return [AppliedMigration(*row) for row in conn.execute(Q["applied_migrations"])]
+
+    def apply_migration(self, migration: Migration) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                Q["record_migration"],
+                {"version": migration.version, "name": migration.name, "sha256": migration.sha256},
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into complete statements (trigger bodies hold inner semicolons)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()
+            pending = ""
+            if statement and not all(
+                part.strip().startswith("--") or not part.strip()
+                for part in statement.splitlines()
+            ):
+                yield statement
+    if pending.strip() and not all(
+        p.strip().startswith("--") or not p.strip() for p in pending.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at the end of the migration: {pending!r}")

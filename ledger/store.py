@@ -1,0 +1,224 @@
+"""The chain store: what every backend provides to the recorders, ``verify`` and ``migrate``.
+
+Only the backend modules (``postgres.py``, ``sqlite.py``) touch a database driver.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from hashlib import sha256
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from eventsourcing.persistence import StoredEvent, Tracking
+
+from .chain import ChainFault, ChainHead, LedgerRecord, Link, diagnose_mismatch
+from .errors import MigrationError
+from .validation import PreparedEvent
+
+__all__ = ["AppliedMigration", "ChainStore", "Migration", "migration_files"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered ``.sql`` file of ``migrations/BACKEND/``."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: int
+    name: str
+    sha256: str
+    applied_at: str
+
+
+def _migrations_root() -> Traversable:
+    # A wheel carries them as ledger/_migrations; a source checkout has them at the top.
+    packaged = resources.files("ledger").joinpath("_migrations")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migration_files(backend: str) -> list[Migration]:
+    """The migrations of ``backend`` in order, checked to be numbered 1, 2, 3, ...
+
+    >>> [m.version for m in migration_files("sqlite")][:2]
+    [1, 2]
+    """
+    folder = _migrations_root().joinpath(backend)
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        number, _, rest = entry.name.partition("_")
+        if not number.isdigit() or not rest:
+            raise MigrationError(
+                f"migrations/{backend}/{entry.name} is not named NNNN_description.sql; rename it"
+            )
+        found.append(Migration(int(number), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise MigrationError(
+                f"migrations/{backend}: expected migration {expected:04d} but found "
+                f"{migration.name}; migrations are numbered without gaps"
+            )
+    return found
+
+
+class ChainStore(ABC):
+    """A hash-chained, append-only event log in one database."""
+
+    backend: str
+    url: str
+
+    # --- appending -------------------------------------------------------------------
+
+    @abstractmethod
+    def append(self, events: Sequence[PreparedEvent], tracking: Tracking | None = None) -> list[int]:
+        """Chain ``events`` onto the head atomically; return their positions.
+
+        Raises eventsourcing's ``IntegrityError`` when an (originator_id, version) is
+        already recorded or ``tracking`` is not newer than the recorded one; then
+        nothing of the batch is stored.
+        """
+
+    # --- reading ---------------------------------------------------------------------
+
+    @abstractmethod
+    def select_events(
+        self,
+        originator_id: str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """One aggregate's events, by version."""
+
+    @abstractmethod
+    def select_records(
+        self, first: int, last: int | None, topics: Sequence[str], limit: int
+    ) -> list[LedgerRecord]:
+        """Rows from position ``first`` to ``last`` (inclusive), optionally of some topics."""
+
+    @abstractmethod
+    def max_position(self) -> int | None:
+        """The last position, or None for an empty log."""
+
+    @abstractmethod
+    def record_at(self, position: int) -> LedgerRecord | None:
+        """The row at ``position``."""
+
+    @abstractmethod
+    def position_of_hash(self, digest: bytes) -> int | None:
+        """The first position whose stored hash is ``digest`` (slow: failure paths only)."""
+
+    @abstractmethod
+    def links(self, first: int, last: int) -> AbstractContextManager[Iterator[Link]]:
+        """Stream the links of positions ``first`` to ``last`` in constant memory."""
+
+    def head(self) -> ChainHead:
+        """The chain head as stored (not verified)."""
+        last = self.max_position()
+        if last is None:
+            return ChainHead()
+        return self.head_after(last)
+
+    def head_after(self, position: int) -> ChainHead:
+        """The head just after ``position`` as stored: the anchor for a walk from ``position + 1``."""
+        if position < 0:
+            return ChainHead()
+        record = self.record_at(position)
+        if record is None:
+            return ChainHead(position + 1)
+        return ChainHead(position + 1, record.hash, record.recorded_at_us)
+
+    def diagnose(self, position: int) -> ChainFault:
+        """Explain a hash mismatch at ``position``: altered, or moved from elsewhere."""
+        record = self.record_at(position)
+        assert record is not None, position
+        return diagnose_mismatch(record, self.position_of_hash)
+
+    # --- tracking --------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Record that ``tracking.application_name`` processed up to its notification id."""
+
+    @abstractmethod
+    def max_tracking_id(self, application_name: str) -> int | None:
+        """The notification id an application last recorded."""
+
+    # --- notification of appends -----------------------------------------------------
+
+    @abstractmethod
+    def watch(self, stopped: Callable[[], bool], appended: Callable[[], None]) -> None:
+        """Call ``appended()`` after other writers append, until ``stopped()`` is true."""
+
+    # --- schema ----------------------------------------------------------------------
+
+    @abstractmethod
+    def applied_migrations(self) -> list[AppliedMigration]:
+        """Migrations recorded in ``regledger_migrations`` (none on a new database)."""
+
+    @abstractmethod
+    def apply_migration(self, migration: Migration) -> None:
+        """Run one migration and record it, in one transaction."""
+
+    def pending_migrations(self) -> list[Migration]:
+        """Migrations not applied yet, after checking applied ones were not changed."""
+        applied = {m.version: m for m in self.applied_migrations()}
+        pending: list[Migration] = []
+        for migration in migration_files(self.backend):
+            done = applied.get(migration.version)
+            if done is None:
+                pending.append(migration)
+            elif done.sha256 != migration.sha256:
+                raise MigrationError(
+                    f"migration {migration.name} was changed after it was applied "
+                    f"(recorded sha256 {done.sha256[:12]}..., file {migration.sha256[:12]}...); "
+                    "migrations are forward-only: restore the file and add a new migration"
+                )
+        return pending
+
+    def migrate(self, on_applied: Callable[[Migration], None] | None = None) -> list[Migration]:
+        """Apply every pending migration in order; return those applied."""
+        applied: list[Migration] = []
+        for migration in self.pending_migrations():
+            self.apply_migration(migration)
+            applied.append(migration)
+            if on_applied is not None:
+                on_applied(migration)
+        return applied
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""regledger streams package."""
