@@ -21,7 +21,7 @@ from psycopg import errors as pg_errors
 
 from .chain import ChainHead, LedgerRecord, Link, seal
 from .errors import StoreUnavailableError
-from .settings import Settings
+from .settings import Settings, redact_url
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
 from .validation import PreparedEvent
@@ -99,7 +99,7 @@ class PostgresChainStore(ChainStore):
                 timescale = probe.execute(Q["is_timescale"]).fetchone()
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
-                f"cannot connect to {_redact(self.url)}: {_first_line(exc)}; is PostgreSQL "
+                f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}; is PostgreSQL "
                 "running, and is REGLEDGER_DATABASE_URL right?"
             ) from exc
         self.timescale = bool(timescale and timescale[0])
@@ -124,7 +124,7 @@ class PostgresChainStore(ChainStore):
             if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
                 raise
             raise StoreUnavailableError(
-                f"lost the connection to {_redact(self.url)}: {_first_line(exc)}"
+                f"lost the connection to {redact_url(self.url)}: {_first_line(exc)}"
             ) from exc
 
     # --- appending -------------------------------------------------------------------
@@ -226,7 +226,7 @@ class PostgresChainStore(ChainStore):
             conn = psycopg.connect(self.url, connect_timeout=10)
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
-                f"cannot connect to {_redact(self.url)}: {_first_line(exc)}"
+                f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
             ) from exc
         try:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -301,12 +301,3 @@ class PostgresChainStore(ChainStore):
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, fit for messages."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_DATABASE_URL", "ENV_VARS", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "ENV_VARS", "Settings", "redact_url"]
 
 _N = TypeVar("_N", int, float)
 
@@ -76,3 +76,16 @@ def _number(env: Mapping[str, str], name: str, kind: type[_N], default: _N) -> _
     if value <= 0:
         raise ConfigurationError(f"{name}={raw!r} must be positive")
     return value
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for messages and reports.
+
+    >>> redact_url("postgresql://app:secret@db:5432/ledger")
+    'postgresql://app:***@db:5432/ledger'
+    """
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
