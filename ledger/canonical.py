@@ -31,6 +31,7 @@ __all__ = [
     "event_message",
     "micros_to_datetime",
     "originator_id_text",
+    "originator_id_value",
 ]
 
 HASH_SIZE = 32
@@ -50,6 +51,24 @@ def originator_id_text(originator_id: UUID | str) -> str:
     '00000000-0000-0000-0000-000000000001'
     """
     return str(originator_id) if isinstance(originator_id, UUID) else originator_id
+
+
+def originator_id_value(text: str) -> UUID | str:
+    """The id as the application gave it: a UUID for the canonical UUID text form.
+
+    >>> originator_id_value("00000000-0000-0000-0000-000000000001")
+    UUID('00000000-0000-0000-0000-000000000001')
+    >>> originator_id_value("desk-7")
+    'desk-7'
+    """
+    if len(text) == 36 and text[8] == "-":
+        try:
+            value = UUID(text)
+        except ValueError:
+            return text
+        if str(value) == text:
+            return value
+    return text
 
 
 def event_message(

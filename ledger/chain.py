@@ -220,30 +220,36 @@ def first_fault(
 
 
 def diagnose_mismatch(
-    record: LedgerRecord, locate_hash: Callable[[bytes], int | None]
+    record: LedgerRecord,
+    locate_hash: Callable[[bytes], int | None],
+    locate_successor: Callable[[bytes], int | None] | None = None,
 ) -> ChainFault:
     """Tell a row moved from elsewhere in the log from a row whose content was altered.
 
-    A moved row still hashes correctly at the position it was recorded at, which is
-    one past the row holding its ``prev_hash``.
+    A moved row still hashes correctly at the position it was recorded at. Candidates:
+    one past the row holding its ``prev_hash`` (``locate_hash``), and one before the
+    row whose ``prev_hash`` is its hash (``locate_successor``), since either neighbour
+    may have moved with it.
     """
-    origin: int | None = None
+    candidates: list[int] = []
     if record.prev_hash == GENESIS_PREV_HASH:
-        origin = 0
+        candidates.append(0)
     else:
         predecessor = locate_hash(record.prev_hash)
-        origin = None if predecessor is None else predecessor + 1
-    if (
-        origin is not None
-        and origin != record.position
-        and record.recompute_hash(origin) == record.hash
-    ):
-        return ChainFault(
-            record.position,
-            FaultKind.REORDERED,
-            f"the event stored at position {record.position} was recorded at position "
-            f"{origin}: rows were inserted, removed or moved",
-        )
+        if predecessor is not None:
+            candidates.append(predecessor + 1)
+    if locate_successor is not None:
+        successor = locate_successor(record.hash)
+        if successor is not None:
+            candidates.append(successor - 1)
+    for origin in candidates:
+        if origin != record.position and record.recompute_hash(origin) == record.hash:
+            return ChainFault(
+                record.position,
+                FaultKind.REORDERED,
+                f"the event stored at position {record.position} was recorded at position "
+                f"{origin}: rows were inserted, removed or moved",
+            )
     return _mismatch(record.position, record.hash, record.recompute_hash())
 
 

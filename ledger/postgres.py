@@ -219,6 +219,11 @@ class PostgresChainStore(ChainStore):
             row = conn.execute(Q["position_of_hash"], {"hash": digest}).fetchone()
         return None if row is None else int(row[0])
 
+    def position_of_prev_hash(self, digest: bytes) -> int | None:
+        with self._connection() as conn:
+            row = conn.execute(Q["position_of_prev_hash"], {"hash": digest}).fetchone()
+        return None if row is None else int(row[0])
+
     @contextmanager
     def links(self, first: int, last: int) -> Iterator[Iterator[Link]]:
         # Its own connection in one transaction: a consistent snapshot while others append.

@@ -23,7 +23,7 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
-from .canonical import originator_id_text
+from .canonical import originator_id_text, originator_id_value
 from .store import ChainStore
 from .validation import prepare_batch
 
@@ -65,9 +65,12 @@ class ChainedApplicationRecorder(_OnStore, ApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
-        return self.store.select_events(
-            originator_id_text(originator_id), gt=gt, lte=lte, desc=desc, limit=limit
-        )
+        return [
+            StoredEvent(originator_id, e.originator_version, e.topic, e.state)
+            for e in self.store.select_events(
+                originator_id_text(originator_id), gt=gt, lte=lte, desc=desc, limit=limit
+            )
+        ]
 
     def select_notifications(
         self,
@@ -86,7 +89,7 @@ class ChainedApplicationRecorder(_OnStore, ApplicationRecorder):
         return [
             Notification(
                 id=r.position + 1,
-                originator_id=r.originator_id,
+                originator_id=originator_id_value(r.originator_id),
                 originator_version=r.originator_version,
                 topic=r.topic,
                 state=r.state,

@@ -123,6 +123,10 @@ class SQLiteChainStore(ChainStore):
         row = self._conn().execute(Q["position_of_hash"], {"hash": digest}).fetchone()
         return None if row is None else int(row[0])
 
+    def position_of_prev_hash(self, digest: bytes) -> int | None:
+        row = self._conn().execute(Q["position_of_prev_hash"], {"hash": digest}).fetchone()
+        return None if row is None else int(row[0])
+
     @contextmanager
     def links(self, first: int, last: int) -> Iterator[Iterator[Link]]:
         # A connection of its own: the walk reads one snapshot while others append.

@@ -131,6 +131,10 @@ class ChainStore(ABC):
         """The first position whose stored hash is ``digest`` (slow: failure paths only)."""
 
     @abstractmethod
+    def position_of_prev_hash(self, digest: bytes) -> int | None:
+        """The first position whose stored ``prev_hash`` is ``digest`` (failure paths only)."""
+
+    @abstractmethod
     def links(self, first: int, last: int) -> AbstractContextManager[Iterator[Link]]:
         """Stream the links of positions ``first`` to ``last`` in constant memory."""
 
@@ -154,7 +158,7 @@ class ChainStore(ABC):
         """Explain a hash mismatch at ``position``: altered, or moved from elsewhere."""
         record = self.record_at(position)
         assert record is not None, position
-        return diagnose_mismatch(record, self.position_of_hash)
+        return diagnose_mismatch(record, self.position_of_hash, self.position_of_prev_hash)
 
     # --- tracking --------------------------------------------------------------------
 

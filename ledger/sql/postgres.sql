@@ -73,6 +73,9 @@ SELECT position, originator_id, originator_version, topic, state,
        (extract(epoch FROM recorded_at) * 1000000)::int8, prev_hash, hash
 FROM ledger_events WHERE position = %(position)s
 
+-- name: position_of_prev_hash
+SELECT position FROM ledger_events WHERE prev_hash = %(hash)s ORDER BY position LIMIT 1
+
 -- name: position_of_hash
 -- Only asked after a mismatch, to tell a moved row from an altered one.
 SELECT position FROM ledger_events WHERE hash = %(hash)s ORDER BY position LIMIT 1

@@ -47,6 +47,9 @@ SELECT max(position) FROM ledger_events
 SELECT position, originator_id, originator_version, topic, state, recorded_at, prev_hash, hash
 FROM ledger_events WHERE position = :position
 
+-- name: position_of_prev_hash
+SELECT position FROM ledger_events WHERE prev_hash = :hash ORDER BY position LIMIT 1
+
 -- name: position_of_hash
 SELECT position FROM ledger_events WHERE hash = :hash ORDER BY position LIMIT 1
 
