@@ -1,0 +1,75 @@
+"""Append-only is enforced by the database, not by politeness."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from ledger import Settings, open_store
+from ledger.recorders import ChainedApplicationRecorder
+from ledger.store import ChainStore
+from ledger.verify import verify_ledger
+from tests.conftest import make_events
+from tests.support.databases import dsn_for
+
+
+def _database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_writer_role_appends_but_cannot_change_or_remove(url: str) -> None:
+    # The service connects as regledger_writer: INSERT and SELECT only.
+    writer_url = dsn_for(_database_name(url), user="regledger_writer")
+    with open_store(Settings(database_url=writer_url)) as store:
+        recorder = ChainedApplicationRecorder(store)
+        assert recorder.insert_events(make_events(10)) == list(range(1, 11))
+        assert store.max_position() == 9
+
+    with psycopg.connect(writer_url, autocommit=True) as writer:
+        for statement in (
+            "UPDATE ledger_events SET state = 'x'::bytea WHERE position = 3",
+            "DELETE FROM ledger_events WHERE position = 3",
+            "TRUNCATE ledger_events",
+            "ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_no_update",
+            "DROP TRIGGER ledger_events_no_delete ON ledger_events",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                writer.execute(statement)
+
+    assert verify_ledger(Settings(database_url=url)).checked == 10
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_triggers_stop_even_the_owner(url: str, store: ChainStore) -> None:
+    ChainedApplicationRecorder(store).insert_events(make_events(3))
+    with psycopg.connect(url, autocommit=True) as owner:
+        for statement, operation in (
+            ("UPDATE ledger_events SET originator_version = 9 WHERE position = 1", "UPDATE"),
+            ("DELETE FROM ledger_events WHERE position = 1", "DELETE"),
+            ("TRUNCATE ledger_events", "TRUNCATE"),
+        ):
+            with pytest.raises(errors.InsufficientPrivilege) as caught:
+                owner.execute(statement)
+            assert str(caught.value).startswith(
+                f"ledger_events is append-only: {operation} rejected"
+            )
+    assert store.max_position() == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_triggers_reject_update_and_delete(url: str, store: ChainStore) -> None:
+    ChainedApplicationRecorder(store).insert_events(make_events(3))
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only: UPDATE rejected"):
+            conn.execute("UPDATE ledger_events SET state = x'00' WHERE position = 1")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only: DELETE rejected"):
+            conn.execute("DELETE FROM ledger_events")
+    finally:
+        conn.close()
+    assert store.max_position() == 2
+    assert verify_ledger(Settings(database_url=url)).ok
