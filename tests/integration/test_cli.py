@@ -1,0 +1,113 @@
+"""The regledger command line, through click's CliRunner, on both backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from console.cli import cli
+from ledger.recorders import ChainedApplicationRecorder
+from ledger.store import ChainStore
+from tests.conftest import make_events
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    commands = _commands(cli)
+    assert ("verify",) in commands and ("db", "migrate") in commands
+    for path in commands:
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "Example:" in result.output, f"`regledger {' '.join(path)} --help` has no example"
+
+
+def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'l.db'}")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["db", "migrate", "--list"])
+    assert listed.exit_code == 0
+    assert [line.split()[:2] for line in listed.output.splitlines()] == [
+        ["pending", "0001_ledger_events.sql"],
+        ["pending", "0002_append_only.sql"],
+        ["pending", "0003_tracking.sql"],
+    ]
+    migrated = runner.invoke(cli, ["db", "migrate"])
+    assert migrated.exit_code == 0
+    assert migrated.output.endswith("3 migration(s) applied to "
+                                    f"sqlite:///{tmp_path / 'l.db'}; schema is up to date\n")
+    again = runner.invoke(cli, ["db", "migrate"])
+    assert again.output.startswith("0 migration(s) applied")
+    states = [line.split()[0] for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()]
+    assert states == ["applied", "applied", "applied"]
+
+
+def test_verify_intact_log(url: str, store: ChainStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ChainedApplicationRecorder(store).insert_events(make_events(30))
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["verify", "--json", "--from", "10", "--to", "19"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["ok"], report["from"], report["to"], report["checked"]) == (True, 10, 19, 10)
+    assert report["head"] == {
+        "next_position": 20,
+        "hash": store.record_at(19).hash.hex(),  # type: ignore[union-attr]
+    }
+    text = CliRunner().invoke(cli, ["verify"])
+    assert text.exit_code == 0
+    assert "checked:   30 events (positions 0..29)" in text.output
+    assert "result:    INTACT" in text.output
+
+
+def test_verify_usage_errors_exit_2_with_one_line(
+    url: str, store: ChainStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ChainedApplicationRecorder(store).insert_events(make_events(3))
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["verify", "--from", "7"])
+    assert result.exit_code == 2
+    assert result.output == "Error: --from 7 is past the last position 2; give --from 2 or less\n"
+
+
+def test_unreachable_database_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:1/ledger")
+    result = CliRunner().invoke(cli, ["verify"])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: cannot connect to postgresql://nobody:***@127.0.0.1:1/ledger")
+    assert lines[0].endswith("is PostgreSQL running, and is REGLEDGER_DATABASE_URL right?")
+    assert "secret" not in result.output
+
+
+def test_unmigrated_database_says_to_migrate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    result = CliRunner().invoke(cli, ["verify"])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: sqlite:///{tmp_path / 'new.db'} has 3 pending migration(s) "
+        "(first: 0001_ledger_events.sql); run `regledger db migrate`\n"
+    )
+
+
+def test_bad_url_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", "mysql://x")
+    result = CliRunner().invoke(cli, ["verify"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: REGLEDGER_DATABASE_URL='mysql://x' is neither postgresql://... nor "
+        "sqlite:///PATH; set it to one of those\n"
+    )
