@@ -86,9 +86,7 @@ def db_migrate(list_only: bool) -> None:
                 when = done.applied_at if done is not None else ""
                 click.echo(f"{state:8} {migration.name:40} {migration.sha256[:12]}  {when}")
             return
-        applied_now = store.migrate(
-            lambda m: err.print(f"applied {m.name}", highlight=False)
-        )
+        applied_now = store.migrate(lambda m: err.print(f"applied {m.name}", highlight=False))
     click.echo(
         f"{len(applied_now)} migration(s) applied to {redact_url(settings.database_url)}; "
         "schema is up to date"
@@ -173,7 +171,9 @@ def _print_report(report: VerifyReport) -> None:
             )
         click.echo("result:    INTACT: every hash, link and position checks out")
     else:
-        click.echo(f"result:    BROKEN at position {report.fault.position} ({report.fault.kind.value})")
+        click.echo(
+            f"result:    BROKEN at position {report.fault.position} ({report.fault.kind.value})"
+        )
         click.echo(f"detail:    {report.fault.detail}")
 
 

@@ -7,9 +7,9 @@ streams links through :func:`first_fault` in constant memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 from .canonical import GENESIS_PREV_HASH, event_message
@@ -117,13 +117,13 @@ def seal(
     return SealedBatch(records, messages, ChainHead(position, prev, recorded))
 
 
-def links_of(records: Iterable[LedgerRecord]) -> Iterable[Link]:
+def links_of(records: Iterable[LedgerRecord]) -> Iterator[Link]:
     """Links of rows read column by column (the portable path; PostgreSQL has a faster one)."""
     for r in records:
         yield Link(r.position, r.recorded_at_us, r.prev_hash, r.hash, r.recompute_hash())
 
 
-class FaultKind(str, Enum):
+class FaultKind(StrEnum):
     """What is wrong at the first bad position."""
 
     GAP = "gap"

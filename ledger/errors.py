@@ -47,7 +47,8 @@ class InvalidEventError(LedgerError, ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(
-            f"event {index} of the batch: {field}={shown} {problem}; nothing of the batch was stored"
+            f"event {index} of the batch: {field}={shown} {problem}; "
+            "nothing of the batch was stored"
         )
 
 

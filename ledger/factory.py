@@ -48,29 +48,28 @@ class LedgerFactory(InfrastructureFactory[TrackingRecorder]):
         self.settings = Settings.from_env(self.env)
         self.store = open_store(self.settings)
 
-    def _options(self) -> dict[str, int]:
-        return {"max_event_bytes": self.settings.max_event_bytes}
-
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         if purpose == "snapshots":
             raise ConfigurationError(
                 "IS_SNAPSHOTTING_ENABLED is not supported: the ledger records facts only; "
                 "read models belong in projections. Unset IS_SNAPSHOTTING_ENABLED"
             )
-        return ChainedApplicationRecorder(self.store, **self._options())
+        return ChainedApplicationRecorder(self.store, max_event_bytes=self.settings.max_event_bytes)
 
     def application_recorder(self) -> ApplicationRecorder:
-        return ChainedApplicationRecorder(self.store, **self._options())
+        return ChainedApplicationRecorder(self.store, max_event_bytes=self.settings.max_event_bytes)
 
     def tracking_recorder(
         self, tracking_recorder_class: type[TrackingRecorder] | None = None
     ) -> TrackingRecorder:
         if tracking_recorder_class is None:
-            return ChainedTrackingRecorder(self.store, **self._options())
+            return ChainedTrackingRecorder(
+                self.store, max_event_bytes=self.settings.max_event_bytes
+            )
         return tracking_recorder_class(self.store)  # type: ignore[call-arg]
 
     def process_recorder(self) -> ProcessRecorder:
-        return ChainedProcessRecorder(self.store, **self._options())
+        return ChainedProcessRecorder(self.store, max_event_bytes=self.settings.max_event_bytes)
 
     def close(self) -> None:
         self.store.close()

@@ -129,18 +129,18 @@ class PostgresChainStore(ChainStore):
 
     # --- appending -------------------------------------------------------------------
 
-    def append(self, events: Sequence[PreparedEvent], tracking: Tracking | None = None) -> list[int]:
+    def append(
+        self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
+    ) -> list[int]:
         with self._connection() as conn:
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute(Q["append_lock"], prepare=True)
                     now_us, last, last_hash, last_time = cur.execute(
                         Q["head_and_clock"], prepare=True
-                    ).fetchone() or (0, None, None, None)
+                    ).fetchone() or (0, None, b"", 0)
                     head = (
-                        ChainHead()
-                        if last is None
-                        else ChainHead(last + 1, last_hash, last_time)
+                        ChainHead() if last is None else ChainHead(last + 1, last_hash, last_time)
                     )
                     if self.timescale and events:
                         self._check_versions(cur, events)

@@ -81,10 +81,8 @@ class ChainedApplicationRecorder(_OnStore, ApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
-        if start is None:
-            first = 0
-        else:
-            first = max(start - 1 if inclusive_of_start else start, 0)
+        # Notification n is position n - 1.
+        first = 0 if start is None else max(start - 1 if inclusive_of_start else start, 0)
         last = None if stop is None else stop - 1
         return [
             Notification(
@@ -117,9 +115,7 @@ class ChainedTrackingRecorder(_OnStore, TrackingRecorder):
         return self.store.max_tracking_id(application_name)
 
 
-class ChainedProcessRecorder(
-    ChainedTrackingRecorder, ChainedApplicationRecorder, ProcessRecorder
-):
+class ChainedProcessRecorder(ChainedTrackingRecorder, ChainedApplicationRecorder, ProcessRecorder):
     """Appends events and records tracking in one transaction."""
 
 
@@ -127,7 +123,10 @@ class LedgerSubscription(ListenNotifySubscription[ChainedApplicationRecorder]):
     """Yields notifications after ``gt``, then new ones as writers append them."""
 
     def __init__(
-        self, recorder: ChainedApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
+        self,
+        recorder: ChainedApplicationRecorder,
+        gt: int | None = None,
+        topics: Sequence[str] = (),
     ) -> None:
         super().__init__(recorder=recorder, gt=gt, topics=topics)
         self._watch_thread = threading.Thread(target=self._watch, daemon=True)

@@ -67,7 +67,9 @@ class SQLiteChainStore(ChainStore):
 
     # --- appending -------------------------------------------------------------------
 
-    def append(self, events: Sequence[PreparedEvent], tracking: Tracking | None = None) -> list[int]:
+    def append(
+        self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
+    ) -> list[int]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -135,7 +137,7 @@ class SQLiteChainStore(ChainStore):
             conn.execute("BEGIN")
             cursor = conn.execute(Q["records_range"], {"first": first, "last": last})
             cursor.arraysize = 4096
-            yield links_of(LedgerRecord(*row) for row in cursor)
+            yield iter(links_of(LedgerRecord(*row) for row in cursor))
         finally:
             conn.close()
 
@@ -226,8 +228,7 @@ def _statements(script: str) -> Iterator[str]:
             statement = pending.strip()
             pending = ""
             if statement and not all(
-                part.strip().startswith("--") or not part.strip()
-                for part in statement.splitlines()
+                part.strip().startswith("--") or not part.strip() for part in statement.splitlines()
             ):
                 yield statement
     if pending.strip() and not all(

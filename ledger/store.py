@@ -90,7 +90,9 @@ class ChainStore(ABC):
     # --- appending -------------------------------------------------------------------
 
     @abstractmethod
-    def append(self, events: Sequence[PreparedEvent], tracking: Tracking | None = None) -> list[int]:
+    def append(
+        self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
+    ) -> list[int]:
         """Chain ``events`` onto the head atomically; return their positions.
 
         Raises eventsourcing's ``IntegrityError`` when an (originator_id, version) is
@@ -146,7 +148,7 @@ class ChainStore(ABC):
         return self.head_after(last)
 
     def head_after(self, position: int) -> ChainHead:
-        """The head just after ``position`` as stored: the anchor for a walk from ``position + 1``."""
+        """The head just after ``position`` as stored: a walk from ``position + 1`` starts here."""
         if position < 0:
             return ChainHead()
         record = self.record_at(position)

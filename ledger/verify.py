@@ -134,9 +134,7 @@ def _walk(
 ) -> tuple[ChainFault | None, VerifiedSpan]:
     report = None if progress is None else (lambda done: progress(done, total))
     with store.links(a, b) as links:
-        fault, span = first_fault(
-            links, start, end=b + 1, diagnose=store.diagnose, progress=report
-        )
+        fault, span = first_fault(links, start, end=b + 1, diagnose=store.diagnose, progress=report)
     if progress is not None:
         progress(span.count, total)
     return fault, span

@@ -47,11 +47,15 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     ]
     migrated = runner.invoke(cli, ["db", "migrate"])
     assert migrated.exit_code == 0
-    assert migrated.output.endswith("3 migration(s) applied to "
-                                    f"sqlite:///{tmp_path / 'l.db'}; schema is up to date\n")
+    assert migrated.output.endswith(
+        f"3 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
+    )
     again = runner.invoke(cli, ["db", "migrate"])
     assert again.output.startswith("0 migration(s) applied")
-    states = [line.split()[0] for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()]
+    states = [
+        line.split()[0]
+        for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()
+    ]
     assert states == ["applied", "applied", "applied"]
 
 
@@ -88,12 +92,16 @@ def test_unreachable_database_is_one_line_with_the_fix(monkeypatch: pytest.Monke
     assert result.exit_code == 2
     lines = result.output.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("Error: cannot connect to postgresql://nobody:***@127.0.0.1:1/ledger")
+    assert lines[0].startswith(
+        "Error: cannot connect to postgresql://nobody:***@127.0.0.1:1/ledger"
+    )
     assert lines[0].endswith("is PostgreSQL running, and is REGLEDGER_DATABASE_URL right?")
     assert "secret" not in result.output
 
 
-def test_unmigrated_database_says_to_migrate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unmigrated_database_says_to_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REGLEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
     result = CliRunner().invoke(cli, ["verify"])
     assert result.exit_code == 2

@@ -75,9 +75,7 @@ def _in_flight(url: str, writer: subprocess.Popen[str], backend: str) -> bool:
     return wal.exists() and wal.stat().st_size > 4 * 1024 * 1024
 
 
-def test_writer_killed_mid_batch_leaves_no_trace(
-    url: str, store: ChainStore, backend: str
-) -> None:
+def test_writer_killed_mid_batch_leaves_no_trace(url: str, store: ChainStore, backend: str) -> None:
     recorder = ChainedApplicationRecorder(store)
     recorder.insert_events(make_events(100))
 
@@ -118,8 +116,12 @@ def test_parallel_verify_matches_a_single_walk(url: str, store: ChainStore) -> N
     single = verify_ledger(Settings(database_url=url), jobs=1)
     parallel = verify_ledger(Settings(database_url=url), jobs=2)
     assert (single.jobs, parallel.jobs) == (1, 2)
-    assert (single.checked, single.head) == (parallel.checked, parallel.head) == (
-        210_000,
-        single.head,
+    assert (
+        (single.checked, single.head)
+        == (parallel.checked, parallel.head)
+        == (
+            210_000,
+            single.head,
+        )
     )
     assert single.ok and parallel.ok

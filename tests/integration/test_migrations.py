@@ -28,7 +28,9 @@ def test_changed_migration_is_refused(
     monkeypatch.setattr("ledger.store.migration_files", lambda _backend: edited + files[1:])
     with pytest.raises(MigrationError) as caught:
         store.pending_migrations()
-    assert str(caught.value).startswith(f"migration {files[0].name} was changed after it was applied")
+    assert str(caught.value).startswith(
+        f"migration {files[0].name} was changed after it was applied"
+    )
 
 
 def test_fresh_database_lists_everything_pending(tmp_path: Path) -> None:

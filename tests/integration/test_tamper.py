@@ -139,9 +139,7 @@ def test_truncated_tail_needs_a_signed_checkpoint_to_be_seen(url: str, attacker:
     assert (report.ok, report.checked) == (True, 90)
 
 
-def test_rewritten_chain_needs_a_signed_checkpoint_to_be_seen(
-    url: str, attacker: Attacker
-) -> None:
+def test_rewritten_chain_needs_a_signed_checkpoint_to_be_seen(url: str, attacker: Attacker) -> None:
     # Rewrite every row from 60 on with altered state and recomputed hashes and links.
     prev_hash = bytes(attacker.row(59)[7])
     for position in range(60, EVENTS):
