@@ -272,6 +272,8 @@ class PostgresChainStore(ChainStore):
     def watch(self, stopped: Callable[[], bool], appended: Callable[[], None]) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(Q["listen"])
+            # Appends committed before LISTEN took effect sent no notification we can see.
+            appended()
             while not stopped():
                 for _ in conn.notifies(timeout=0.1, stop_after=1):
                     appended()

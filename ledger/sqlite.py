@@ -180,6 +180,7 @@ class SQLiteChainStore(ChainStore):
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         try:
             seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            appended()  # whatever was committed before the first poll
             while not stopped():
                 time.sleep(0.02)
                 version = conn.execute("PRAGMA data_version").fetchone()[0]

@@ -176,7 +176,11 @@ class ChainStore(ABC):
 
     @abstractmethod
     def watch(self, stopped: Callable[[], bool], appended: Callable[[], None]) -> None:
-        """Call ``appended()`` after other writers append, until ``stopped()`` is true."""
+        """Call ``appended()`` after other writers append, until ``stopped()`` is true.
+
+        It is also called once as soon as watching starts, so an append that lands
+        between a reader's first read and the start of watching is never missed.
+        """
 
     # --- schema ----------------------------------------------------------------------
 
