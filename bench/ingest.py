@@ -73,6 +73,7 @@ from ledger import Settings, open_store
 from ledger.chain import ChainHead, seal
 from ledger.postgres import PostgresChainStore, copy_payload
 from ledger.recorders import ChainedApplicationRecorder
+from ledger.validation import prepare_batch
 from ledger.verify import verify_ledger
 
 BENCH_DB = "regledger_bench"
@@ -225,19 +226,10 @@ def presealed_payloads(
     out: list[list[bytes]] = [[], []]
     for target, groups in zip(out, (warmup, timed), strict=True):
         for batch in groups:
-            sealed = seal(
-                head,
-                ((str(e.originator_id), e.originator_version, e.topic, e.state) for e in batch),
-                time.time_ns() // 1000,
-            )
+            prepared = prepare_batch(batch, max_event_bytes=MAX_EVENT_BYTES, known_topics=None)
+            sealed = seal(head, prepared, time.time_ns() // 1000)
             head = sealed.head
-            target.append(
-                copy_payload(
-                    sealed.messages,
-                    [r.hash for r in sealed.records],
-                    sealed.head.last_recorded_at_us,
-                )
-            )
+            target.append(copy_payload(sealed.records, [e.body for e in prepared]))
     return out[0], out[1]
 
 

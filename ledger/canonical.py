@@ -26,6 +26,9 @@ from uuid import UUID
 __all__ = [
     "GENESIS_PREV_HASH",
     "HASH_SIZE",
+    "body_frames",
+    "head_frames",
+    "link_frame",
     "datetime_to_micros",
     "event_hash",
     "event_message",
@@ -36,8 +39,8 @@ __all__ = [
 
 HASH_SIZE = 32
 GENESIS_PREV_HASH = bytes(HASH_SIZE)
-# F(position) F(version) F(recorded_at) and the length word of F(originator_id).
-_FIXED = struct.Struct(">IqIqIqI")
+# F(position) F(originator_version) F(recorded_at).
+_HEAD = struct.Struct(">IqIqIq")
 _LEN = struct.Struct(">I")
 _PREV_LEN = _LEN.pack(HASH_SIZE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,6 +74,25 @@ def originator_id_value(text: str) -> UUID | str:
     return text
 
 
+def body_frames(originator_id: bytes, topic: bytes, state: bytes) -> bytes:
+    """``F(originator_id) || F(topic) || F(state)``: the part of the message that does not
+    depend on where the event lands, so it can be built before the append lock is taken."""
+    return b"".join(
+        (_LEN.pack(len(originator_id)), originator_id, _LEN.pack(len(topic)), topic,
+         _LEN.pack(len(state)), state)
+    )  # fmt: skip
+
+
+def head_frames(position: int, originator_version: int, recorded_at_us: int) -> bytes:
+    """``F(position) || F(originator_version) || F(recorded_at_us)``."""
+    return _HEAD.pack(8, position, 8, originator_version, 8, recorded_at_us)
+
+
+def link_frame(prev_hash: bytes) -> bytes:
+    """``F(prev_hash)``."""
+    return _PREV_LEN + prev_hash
+
+
 def event_message(
     position: int,
     originator_id: str,
@@ -80,17 +102,11 @@ def event_message(
     recorded_at_us: int,
     prev_hash: bytes,
 ) -> bytes:
-    """The bytes that are hashed: the event's framed fields, then the framed ``prev_hash``."""
-    oid = originator_id.encode()
-    top = topic.encode()
+    """The bytes that are hashed: head frames, body frames, then the framed ``prev_hash``."""
     return b"".join(
         (
-            _FIXED.pack(8, position, 8, originator_version, 8, recorded_at_us, len(oid)),
-            oid,
-            _LEN.pack(len(top)),
-            top,
-            _LEN.pack(len(state)),
-            state,
+            head_frames(position, originator_version, recorded_at_us),
+            body_frames(originator_id.encode(), topic.encode(), state),
             _PREV_LEN,
             prev_hash,
         )

@@ -10,9 +10,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from .canonical import GENESIS_PREV_HASH, event_message
+from .canonical import GENESIS_PREV_HASH, event_message, head_frames, link_frame
 
 __all__ = [
     "ChainFault",
@@ -20,6 +20,7 @@ __all__ = [
     "FaultKind",
     "LedgerRecord",
     "Link",
+    "Sealable",
     "SealedBatch",
     "VerifiedSpan",
     "diagnose_mismatch",
@@ -79,24 +80,38 @@ class ChainHead:
 
 @dataclass(frozen=True, slots=True)
 class SealedBatch:
-    """A batch chained onto a head: its rows, the exact bytes hashed, and the new head."""
+    """A batch chained onto a head: its rows and the new head."""
 
     records: list[LedgerRecord]
-    messages: list[bytes]
     head: ChainHead
 
 
-def seal(
-    head: ChainHead,
-    events: Iterable[tuple[str, int, str, bytes]],
-    recorded_at_us: int,
-) -> SealedBatch:
-    """Chain ``(originator_id, originator_version, topic, state)`` tuples onto ``head``.
+class Sealable(Protocol):
+    """What sealing needs of an event (``validation.PreparedEvent`` is one)."""
+
+    @property
+    def originator_id(self) -> str: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def state(self) -> bytes: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+def seal(head: ChainHead, events: Iterable[Sealable], recorded_at_us: int) -> SealedBatch:
+    """Chain ``events`` onto ``head``: positions, links and hashes.
 
     Every event of a batch shares one ``recorded_at``, never earlier than the head's,
     so ``recorded_at`` never decreases along the chain even if a clock steps back.
 
-    >>> batch = seal(ChainHead(), [("a", 1, "t", b""), ("a", 2, "t", b"")], 5)
+    >>> from ledger.validation import prepare_batch
+    >>> from eventsourcing.persistence import StoredEvent
+    >>> events = prepare_batch([StoredEvent("a", 1, "t", b""), StoredEvent("a", 2, "t", b"")],
+    ...                        max_event_bytes=9, known_topics=None)
+    >>> batch = seal(ChainHead(), events, 5)
     >>> [r.position for r in batch.records], batch.head.next_position
     ([0, 1], 2)
     """
@@ -104,17 +119,17 @@ def seal(
     prev = head.last_hash
     position = head.next_position
     records: list[LedgerRecord] = []
-    messages: list[bytes] = []
-    for originator_id, version, topic, state in events:
-        message = event_message(position, originator_id, version, topic, state, recorded, prev)
-        digest = _sha256(message).digest()
-        records.append(
-            LedgerRecord(position, originator_id, version, topic, state, recorded, prev, digest)
-        )
-        messages.append(message)
+    append = records.append
+    for e in events:
+        version = e.originator_version
+        digest = _sha256(
+            b"".join((head_frames(position, version, recorded), e.body, link_frame(prev)))
+        ).digest()
+        append(LedgerRecord(position, e.originator_id, version, e.topic, e.state, recorded,
+                            prev, digest))  # fmt: skip
         prev = digest
         position += 1
-    return SealedBatch(records, messages, ChainHead(position, prev, recorded))
+    return SealedBatch(records, ChainHead(position, prev, recorded))
 
 
 def links_of(records: Iterable[LedgerRecord]) -> Iterator[Link]:

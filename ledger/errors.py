@@ -6,7 +6,8 @@ Exception tree::
     ├── ConfigurationError             a setting is missing or malformed
     ├── InvalidEventError(ValueError)  an event offered for append is malformed; nothing stored
     ├── MigrationError                 a migration is missing, changed after it ran, or failed
-    └── StoreUnavailableError          the database cannot be reached
+    ├── StoreUnavailableError          the database cannot be reached
+    └── AppendTimeoutError             another writer held the append lock too long; nothing stored
 
 Conflicting aggregate versions raise eventsourcing's ``IntegrityError`` (so an
 unchanged ``eventsourcing.application.Application`` behaves as it does on the
@@ -16,6 +17,7 @@ stock recorders); nothing of the rejected batch is stored.
 from __future__ import annotations
 
 __all__ = [
+    "AppendTimeoutError",
     "ConfigurationError",
     "InvalidEventError",
     "LedgerError",
@@ -58,3 +60,7 @@ class MigrationError(LedgerError):
 
 class StoreUnavailableError(LedgerError):
     """The database cannot be reached or opened."""
+
+
+class AppendTimeoutError(LedgerError):
+    """The append lock was not granted within REGLEDGER_LOCK_TIMEOUT; nothing was stored."""

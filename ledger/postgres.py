@@ -18,40 +18,50 @@ import psycopg
 import psycopg_pool
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 
 from .chain import ChainHead, LedgerRecord, Link, seal
-from .errors import StoreUnavailableError
+from .errors import AppendTimeoutError, StoreUnavailableError
 from .settings import Settings, redact_url
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
 from .validation import PreparedEvent
 
-__all__ = ["PostgresChainStore", "copy_payload", "parse_links"]
+__all__ = ["PostgresChainStore", "copy_payload", "copy_rows", "parse_links"]
 
 Q = queries("postgres")
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
-_FIELD_COUNT = b"\x00\x08"
-_HASH_FRAME = struct.pack(">I", 32)
+_POSITION_VERSION = struct.Struct(">hIqIq")  # field count 8, F(position), F(version)
+_PREV_FRAME = _HASH_FRAME = struct.pack(">I", 32)
 _TIMESTAMP = struct.Struct(">Iq")
+# Events sealed and sent per COPY write: the server inserts one chunk while we seal the next.
+_CHUNK = 64
 # PostgreSQL counts timestamps in microseconds from 2000-01-01; the ledger from 1970-01-01.
 _PG_EPOCH_OFFSET_US = 946_684_800_000_000
 
 
-def copy_payload(messages: Sequence[bytes], hashes: Sequence[bytes], recorded_at_us: int) -> bytes:
-    """Binary COPY data for sealed events, in the column order of the ``copy_in`` query.
+def copy_rows(records: Sequence[LedgerRecord], bodies: Sequence[bytes]) -> bytes:
+    """Binary COPY rows of sealed events, in the column order of the ``copy_in`` query.
 
-    A message is ``F(position) F(version) F(recorded_at) F(id) F(topic) F(state) F(prev)``
-    (24 + 12 bytes before the id); the COPY row is the same with PostgreSQL's
-    timestamp in the third frame, and ``F(hash)`` appended.
+    A row is ``count F(position) F(version) F(recorded_at) F(id) F(topic) F(state)
+    F(prev_hash) F(hash)``: the hashed message's frames with PostgreSQL's timestamp
+    in the third, and ``F(hash)`` appended. ``bodies`` are the events' body frames.
     """
-    stamp = _TIMESTAMP.pack(8, recorded_at_us - _PG_EPOCH_OFFSET_US)
-    parts = [_COPY_SIGNATURE]
-    for message, digest in zip(messages, hashes, strict=True):
-        parts += (_FIELD_COUNT, message[:24], stamp, message[36:], _HASH_FRAME, digest)
-    parts.append(_COPY_TRAILER)
+    if not records:
+        return b""
+    stamp = _TIMESTAMP.pack(8, records[0].recorded_at_us - _PG_EPOCH_OFFSET_US)
+    parts: list[bytes] = []
+    for r, body in zip(records, bodies, strict=True):
+        parts += (_POSITION_VERSION.pack(8, 8, r.position, 8, r.originator_version), stamp, body,
+                  _PREV_FRAME, r.prev_hash, _HASH_FRAME, r.hash)  # fmt: skip
     return b"".join(parts)
+
+
+def copy_payload(records: Sequence[LedgerRecord], bodies: Sequence[bytes]) -> bytes:
+    """A complete binary COPY stream (signature, rows, trailer) of one sealed batch."""
+    return _COPY_SIGNATURE + copy_rows(records, bodies) + _COPY_TRAILER
 
 
 _ROW_HEAD = struct.Struct(">hiqiqiqi")  # field count, F(position), F(version), F(time), len(id)
@@ -93,7 +103,7 @@ class PostgresChainStore(ChainStore):
 
     def __init__(self, settings: Settings, *, min_size: int = 1) -> None:
         self.url = settings.database_url
-        self._lock_timeout = settings.lock_timeout_s
+        self._lock_timeout_ms = round(settings.lock_timeout_s * 1000)
         try:
             with psycopg.connect(self.url, connect_timeout=10) as probe:
                 timescale = probe.execute(Q["is_timescale"]).fetchone()
@@ -134,35 +144,60 @@ class PostgresChainStore(ChainStore):
     ) -> list[int]:
         with self._connection() as conn:
             try:
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.execute(Q["append_lock"], prepare=True)
-                    now_us, last, last_hash, last_time = cur.execute(
-                        Q["head_and_clock"], prepare=True
-                    ).fetchone() or (0, None, b"", 0)
-                    head = (
-                        ChainHead() if last is None else ChainHead(last + 1, last_hash, last_time)
-                    )
-                    if self.timescale and events:
-                        self._check_versions(cur, events)
-                    if tracking is not None:
-                        self._insert_tracking(cur, tracking)
-                    if events:
-                        batch = seal(head, events, now_us)
-                        payload = copy_payload(
-                            batch.messages,
-                            [r.hash for r in batch.records],
-                            batch.head.last_recorded_at_us,
-                        )
-                        with cur.copy(Q["copy_in"]) as copy:
-                            copy.write(payload)
-                        cur.execute(Q["notify"])
-                        return list(range(head.next_position, batch.head.next_position))
-                    return []
-            except pg_errors.UniqueViolation as exc:
-                raise IntegrityError(
-                    f"{_first_line(exc)}: an event with that originator_id and version is "
-                    "already recorded; nothing of the batch was stored"
-                ) from exc
+                return self._append(conn, events, tracking)
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE and not conn.closed:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _append(
+        self,
+        conn: psycopg.Connection[Any],
+        events: Sequence[PreparedEvent],
+        tracking: Tracking | None,
+    ) -> list[int]:
+        cur, head_cur = conn.cursor(), conn.cursor()
+        try:
+            # One round trip: begin, bound the wait, take the lock, read head and clock.
+            with conn.pipeline():
+                cur.execute("BEGIN")
+                cur.execute(Q["lock_timeout"], {"timeout": f"{self._lock_timeout_ms}ms"})
+                cur.execute(Q["append_lock"], prepare=True)
+                head_cur.execute(Q["head_and_clock"], prepare=True)
+            now_us, last, last_hash, last_time = head_cur.fetchone() or (0, None, b"", 0)
+        except pg_errors.LockNotAvailable as exc:
+            raise AppendTimeoutError(
+                f"another writer held the append lock of {redact_url(self.url)} for more "
+                f"than {self._lock_timeout_ms / 1000:g} s; nothing was stored. Retry, or "
+                "raise REGLEDGER_LOCK_TIMEOUT"
+            ) from exc
+        head = ChainHead() if last is None else ChainHead(last + 1, last_hash, last_time)
+        first = head.next_position
+        try:
+            if self.timescale and events:
+                self._check_versions(cur, events)
+            if tracking is not None:
+                self._insert_tracking(cur, tracking)
+            if events:
+                # Seal chunk by chunk into the COPY: hashing overlaps the server's inserts.
+                with cur.copy(Q["copy_in"]) as copy:
+                    copy.write(_COPY_SIGNATURE)
+                    for start in range(0, len(events), _CHUNK):
+                        chunk = events[start : start + _CHUNK]
+                        batch = seal(head, chunk, now_us)
+                        head = batch.head
+                        copy.write(copy_rows(batch.records, [e.body for e in chunk]))
+                    copy.write(_COPY_TRAILER)
+            with conn.pipeline():
+                if events:
+                    cur.execute(Q["notify"])
+                cur.execute("COMMIT")
+        except pg_errors.UniqueViolation as exc:
+            raise IntegrityError(
+                f"{_first_line(exc)}: an event with that originator_id and version is "
+                "already recorded; nothing of the batch was stored"
+            ) from exc
+        return list(range(first, head.next_position))
 
     @staticmethod
     def _check_versions(cur: psycopg.Cursor[Any], events: Sequence[PreparedEvent]) -> None:
@@ -233,12 +268,24 @@ class PostgresChainStore(ChainStore):
             raise StoreUnavailableError(
                 f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
             ) from exc
+        finished = False
+
+        def walk(rows: Iterator[Any]) -> Iterator[Link]:
+            nonlocal finished
+            yield from parse_links(rows)
+            finished = True
+
         try:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             with conn.cursor().copy(Q["links_copy"], {"first": first, "last": last}) as copy:
-                yield parse_links(iter(copy))
-                for _ in copy:  # drain what the walk did not read, or the connection stays busy
-                    pass
+                try:
+                    yield walk(iter(copy))
+                finally:
+                    if not finished:  # stopped at a fault: cancel the rest, do not read it
+                        conn.cancel_safe(timeout=10)
+        except pg_errors.QueryCanceled:
+            if finished:
+                raise
         finally:
             conn.close()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from .chain import ChainHead, LedgerRecord, Link, links_of, seal
-from .errors import StoreUnavailableError
+from .errors import AppendTimeoutError, StoreUnavailableError
 from .settings import Settings
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
@@ -71,7 +71,15 @@ class SQLiteChainStore(ChainStore):
         self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
     ) -> list[int]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            raise AppendTimeoutError(
+                f"another writer held {self.url} for more than {self._timeout:g} s; nothing "
+                "was stored. Retry, or raise REGLEDGER_LOCK_TIMEOUT"
+            ) from exc
         try:
             row = conn.execute(Q["head"]).fetchone()
             head = ChainHead() if row is None else ChainHead(row[0] + 1, row[1], row[2])

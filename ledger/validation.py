@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import TopicError, resolve_topic
 
-from .canonical import originator_id_text
+from .canonical import body_frames, originator_id_text
 from .errors import InvalidEventError
 
 __all__ = ["MAX_ID_BYTES", "MAX_TOPIC_BYTES", "PreparedEvent", "prepare_batch"]
@@ -24,12 +24,13 @@ _MAX_INT64 = 2**63 - 1
 
 
 class PreparedEvent(NamedTuple):
-    """An event in the form the chain hashes: ``(originator_id, version, topic, state)``."""
+    """A checked event, with its position-independent frames already encoded."""
 
     originator_id: str
     originator_version: int
     topic: str
     state: bytes
+    body: bytes  # canonical.body_frames(originator_id, topic, state)
 
 
 def prepare_batch(
@@ -44,8 +45,8 @@ def prepare_batch(
     topic check off (only eventsourcing's own contract tests, whose topics are
     placeholders, do that).
 
-    >>> prepare_batch([StoredEvent("a", 1, "t", b"x")], max_event_bytes=9, known_topics=None)
-    [PreparedEvent(originator_id='a', originator_version=1, topic='t', state=b'x')]
+    >>> prepare_batch([StoredEvent("a", 1, "t", b"x")], max_event_bytes=9, known_topics=None)[0][:4]
+    ('a', 1, 't', b'x')
     """
     prepared: list[PreparedEvent] = []
     seen: set[tuple[str, int]] = set()
@@ -76,7 +77,8 @@ def prepare_batch(
                 f"originator_version={version}; nothing of the batch was stored"
             )
         seen.add(key)
-        prepared.append(PreparedEvent(oid, version, topic, state))
+        body = body_frames(oid.encode(), topic.encode(), state)
+        prepared.append(PreparedEvent(oid, version, topic, state, body))
     return prepared
 
 
@@ -84,7 +86,9 @@ def _originator_id(index: int, value: object) -> str:
     if not isinstance(value, UUID | str):
         raise InvalidEventError(index, "originator_id", value, "must be a UUID or a string")
     text = originator_id_text(value)
-    if not text or "\x00" in text or len(text.encode()) > MAX_ID_BYTES:
+    # Four UTF-8 bytes per character at most: short ids need no encoding to be measured.
+    too_long = len(text) * 4 > MAX_ID_BYTES and len(text.encode()) > MAX_ID_BYTES
+    if not text or too_long or "\x00" in text:
         raise InvalidEventError(
             index,
             "originator_id",
@@ -95,11 +99,13 @@ def _originator_id(index: int, value: object) -> str:
 
 
 def _topic(index: int, value: object, known_topics: set[str] | None) -> str:
+    if known_topics is not None and value in known_topics:
+        return value  # only str values are ever added
     if not isinstance(value, str) or not value or len(value.encode()) > MAX_TOPIC_BYTES:
         raise InvalidEventError(
             index, "topic", value, f"must be a string of 1 to {MAX_TOPIC_BYTES} bytes"
         )
-    if known_topics is None or value in known_topics:
+    if known_topics is None:
         return value
     try:
         resolved = resolve_topic(value)

@@ -5,6 +5,10 @@
 -- holds INSERT only and may not LOCK the table, can take it. Released at commit.
 SELECT pg_advisory_xact_lock(7382021125453031729)
 
+-- name: lock_timeout
+-- Bounds the wait for the append lock (REGLEDGER_LOCK_TIMEOUT), for this transaction only.
+SELECT set_config('lock_timeout', %(timeout)s, true)
+
 -- name: head_and_clock
 -- The chain head and the database clock, read after the append lock is held.
 SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::int8 AS now_us,
