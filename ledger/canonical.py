@@ -1,4 +1,4 @@
-"""Canonical encoding of a ledger event and its chain hash (docs/FORMAT.md, section 2).
+"""Canonical encoding of a ledger event and its chain hash (docs/FORMAT.md, section 3).
 
 Every field is framed the same way, ``F(x) = u32_be(len(x)) || x``; integers are
 8-byte big-endian two's complement; text is UTF-8::

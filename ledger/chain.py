@@ -24,6 +24,7 @@ __all__ = [
     "SealedBatch",
     "VerifiedSpan",
     "diagnose_mismatch",
+    "recorded_position",
     "first_fault",
     "links_of",
     "seal",
@@ -238,13 +239,37 @@ def diagnose_mismatch(
     record: LedgerRecord,
     locate_hash: Callable[[bytes], int | None],
     locate_successor: Callable[[bytes], int | None] | None = None,
+    record_at: Callable[[int], LedgerRecord | None] | None = None,
 ) -> ChainFault:
     """Tell a row moved from elsewhere in the log from a row whose content was altered.
 
-    A moved row still hashes correctly at the position it was recorded at. Candidates:
-    one past the row holding its ``prev_hash`` (``locate_hash``), and one before the
-    row whose ``prev_hash`` is its hash (``locate_successor``), since either neighbour
-    may have moved with it.
+    A moved row still hashes correctly at the position it was recorded at; see
+    :func:`recorded_position` for the candidates tried (docs/FORMAT.md, section 4).
+    """
+    origin = recorded_position(record, locate_hash, locate_successor, record_at)
+    if origin is not None and origin != record.position:
+        return ChainFault(
+            record.position,
+            FaultKind.REORDERED,
+            f"the event stored at position {record.position} was recorded at position "
+            f"{origin}: rows were inserted, removed or moved",
+        )
+    return _mismatch(record.position, record.hash, record.recompute_hash())
+
+
+def recorded_position(
+    record: LedgerRecord,
+    locate_hash: Callable[[bytes], int | None],
+    locate_successor: Callable[[bytes], int | None] | None = None,
+    record_at: Callable[[int], LedgerRecord | None] | None = None,
+    depth: int = 2,
+) -> int | None:
+    """The position ``record`` was recorded at, if a candidate rehashes to its hash.
+
+    Candidates, in order: one past its predecessor as stored now (the row whose hash
+    is its ``prev_hash``; 0 for a genesis link); one past where that predecessor was
+    recorded, when the predecessor moved too (found the same way, ``depth`` levels
+    deep); one before its successor (the row whose ``prev_hash`` is its hash).
     """
     candidates: list[int] = []
     if record.prev_hash == GENESIS_PREV_HASH:
@@ -253,19 +278,21 @@ def diagnose_mismatch(
         predecessor = locate_hash(record.prev_hash)
         if predecessor is not None:
             candidates.append(predecessor + 1)
+            moved = None if record_at is None or depth == 0 else record_at(predecessor)
+            if moved is not None and moved.recompute_hash() != moved.hash:
+                origin = recorded_position(
+                    moved, locate_hash, locate_successor, record_at, depth - 1
+                )
+                if origin is not None:
+                    candidates.append(origin + 1)
     if locate_successor is not None:
         successor = locate_successor(record.hash)
         if successor is not None:
             candidates.append(successor - 1)
-    for origin in candidates:
-        if origin != record.position and record.recompute_hash(origin) == record.hash:
-            return ChainFault(
-                record.position,
-                FaultKind.REORDERED,
-                f"the event stored at position {record.position} was recorded at position "
-                f"{origin}: rows were inserted, removed or moved",
-            )
-    return _mismatch(record.position, record.hash, record.recompute_hash())
+    for candidate in candidates:
+        if record.recompute_hash(candidate) == record.hash:
+            return candidate
+    return None
 
 
 def _mismatch(position: int, stored: bytes, computed: bytes) -> ChainFault:
@@ -273,5 +300,6 @@ def _mismatch(position: int, stored: bytes, computed: bytes) -> ChainFault:
         position,
         FaultKind.HASH_MISMATCH,
         f"stored hash {bytes(stored).hex()} does not match the content's hash "
-        f"{bytes(computed).hex()}: the row was altered",
+        f"{bytes(computed).hex()}: the row was altered (or moved from a position that "
+        "could not be identified)",
     )

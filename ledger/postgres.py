@@ -21,7 +21,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from .chain import ChainHead, LedgerRecord, Link, seal
-from .errors import AppendTimeoutError, StoreUnavailableError
+from .errors import AppendTimeoutError, ConfigurationError, StoreUnavailableError
 from .settings import Settings, redact_url
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
@@ -36,6 +36,8 @@ _COPY_TRAILER = b"\xff\xff"
 _POSITION_VERSION = struct.Struct(">hIqIq")  # field count 8, F(position), F(version)
 _PREV_FRAME = _HASH_FRAME = struct.pack(">I", 32)
 _TIMESTAMP = struct.Struct(">Iq")
+# Text goes into the hash as UTF-8: every connection says so, whatever the server default.
+_CONNECT: dict[str, Any] = {"client_encoding": "UTF8", "connect_timeout": 10}
 # Events sealed and sent per COPY write: the server inserts one chunk while we seal the next.
 _CHUNK = 64
 # PostgreSQL counts timestamps in microseconds from 2000-01-01; the ledger from 1970-01-01.
@@ -105,20 +107,25 @@ class PostgresChainStore(ChainStore):
         self.url = settings.database_url
         self._lock_timeout_ms = round(settings.lock_timeout_s * 1000)
         try:
-            with psycopg.connect(self.url, connect_timeout=10) as probe:
-                timescale = probe.execute(Q["is_timescale"]).fetchone()
+            with psycopg.connect(self.url, **_CONNECT) as probe:
+                timescale, encoding = probe.execute(Q["probe"]).fetchone() or (False, "")
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
                 f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}; is PostgreSQL "
                 "running, and is REGLEDGER_DATABASE_URL right?"
             ) from exc
-        self.timescale = bool(timescale and timescale[0])
+        if encoding != "UTF8":
+            raise ConfigurationError(
+                f"{redact_url(self.url)} has encoding {encoding}; the ledger hashes UTF-8 text "
+                "and needs a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')"
+            )
+        self.timescale = bool(timescale)
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
             psycopg_pool.ConnectionPool(
                 self.url,
                 min_size=min(min_size, settings.pool_size),
                 max_size=settings.pool_size,
-                kwargs={"autocommit": True},
+                kwargs={"autocommit": True, **_CONNECT},
                 timeout=settings.lock_timeout_s,
                 open=True,
                 name="regledger",
@@ -263,7 +270,7 @@ class PostgresChainStore(ChainStore):
     def links(self, first: int, last: int) -> Iterator[Iterator[Link]]:
         # Its own connection in one transaction: a consistent snapshot while others append.
         try:
-            conn = psycopg.connect(self.url, connect_timeout=10)
+            conn = psycopg.connect(self.url, **_CONNECT)
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
                 f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
@@ -317,7 +324,7 @@ class PostgresChainStore(ChainStore):
     # --- notification of appends -----------------------------------------------------
 
     def watch(self, stopped: Callable[[], bool], appended: Callable[[], None]) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True, **_CONNECT) as conn:
             conn.execute(Q["listen"])
             # Appends committed before LISTEN took effect sent no notification we can see.
             appended()

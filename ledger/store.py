@@ -160,7 +160,9 @@ class ChainStore(ABC):
         """Explain a hash mismatch at ``position``: altered, or moved from elsewhere."""
         record = self.record_at(position)
         assert record is not None, position
-        return diagnose_mismatch(record, self.position_of_hash, self.position_of_prev_hash)
+        return diagnose_mismatch(
+            record, self.position_of_hash, self.position_of_prev_hash, self.record_at
+        )
 
     # --- tracking --------------------------------------------------------------------
 

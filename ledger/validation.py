@@ -53,13 +53,13 @@ def prepare_batch(
     for index, event in enumerate(stored_events):
         if not isinstance(event, StoredEvent):
             raise InvalidEventError(index, "event", event, "is not an eventsourcing StoredEvent")
-        oid = _originator_id(index, event.originator_id)
+        oid, oid_bytes = _originator_id(index, event.originator_id)
         version = event.originator_version
         if type(version) is not int or not 0 <= version <= _MAX_INT64:
             raise InvalidEventError(
                 index, "originator_version", version, "must be an integer from 0 to 2**63-1"
             )
-        topic = _topic(index, event.topic, known_topics)
+        topic, topic_bytes = _topic(index, event.topic, known_topics)
         state = event.state
         if not isinstance(state, bytes):
             raise InvalidEventError(index, "state", state, "must be bytes")
@@ -77,36 +77,49 @@ def prepare_batch(
                 f"originator_version={version}; nothing of the batch was stored"
             )
         seen.add(key)
-        body = body_frames(oid.encode(), topic.encode(), state)
+        body = body_frames(oid_bytes, topic_bytes, state)
         prepared.append(PreparedEvent(oid, version, topic, state, body))
     return prepared
 
 
-def _originator_id(index: int, value: object) -> str:
+def _utf8(index: int, field: str, text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise InvalidEventError(
+            index, field, text, "is not valid Unicode text (it holds a lone surrogate)"
+        ) from None
+
+
+def _originator_id(index: int, value: object) -> tuple[str, bytes]:
     if not isinstance(value, UUID | str):
         raise InvalidEventError(index, "originator_id", value, "must be a UUID or a string")
     text = originator_id_text(value)
-    # Four UTF-8 bytes per character at most: short ids need no encoding to be measured.
-    too_long = len(text) * 4 > MAX_ID_BYTES and len(text.encode()) > MAX_ID_BYTES
-    if not text or too_long or "\x00" in text:
+    encoded = _utf8(index, "originator_id", text)
+    if not encoded or len(encoded) > MAX_ID_BYTES or b"\x00" in encoded:
         raise InvalidEventError(
             index,
             "originator_id",
             value,
             f"must be 1 to {MAX_ID_BYTES} bytes of UTF-8 without NUL",
         )
-    return text
+    return text, encoded
 
 
-def _topic(index: int, value: object, known_topics: set[str] | None) -> str:
-    if known_topics is not None and value in known_topics:
-        return value  # only str values are ever added
-    if not isinstance(value, str) or not value or len(value.encode()) > MAX_TOPIC_BYTES:
+def _topic(index: int, value: object, known_topics: set[str] | None) -> tuple[str, bytes]:
+    if known_topics is not None and type(value) is str and value in known_topics:
+        return value, value.encode()  # checked when it was added
+    if not isinstance(value, str):
+        raise InvalidEventError(
+            index, "topic", value, f"must be a string of 1 to {MAX_TOPIC_BYTES} bytes"
+        )
+    encoded = _utf8(index, "topic", value)
+    if not encoded or len(encoded) > MAX_TOPIC_BYTES:
         raise InvalidEventError(
             index, "topic", value, f"must be a string of 1 to {MAX_TOPIC_BYTES} bytes"
         )
     if known_topics is None:
-        return value
+        return value, encoded
     try:
         resolved = resolve_topic(value)
     except (TopicError, ImportError, AttributeError, ValueError):
@@ -120,4 +133,4 @@ def _topic(index: int, value: object, known_topics: set[str] | None) -> str:
             "record events through the domain application",
         )
     known_topics.add(value)
-    return value
+    return value, encoded

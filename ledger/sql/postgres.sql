@@ -107,8 +107,11 @@ RETURNING notification_id
 -- name: max_tracking_id
 SELECT notification_id FROM ledger_tracking WHERE application_name = %(application_name)s
 
--- name: is_timescale
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+-- name: probe
+-- Run once when a store opens: is TimescaleDB installed, and is the database UTF8?
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
+       pg_encoding_to_char(encoding)
+FROM pg_database WHERE datname = current_database()
 
 -- name: migrations_table
 CREATE TABLE IF NOT EXISTS regledger_migrations (

@@ -73,3 +73,32 @@ def test_sqlite_triggers_reject_update_and_delete(url: str, store: ChainStore) -
         conn.close()
     assert store.max_position() == 2
     assert verify_ledger(Settings(database_url=url)).ok
+
+
+def test_a_database_that_is_not_utf8_is_refused() -> None:
+    # The hash covers text as UTF-8; a LATIN1 database would store other bytes.
+    import psycopg.sql
+
+    from ledger.errors import ConfigurationError
+    from tests.support.databases import admin_dsn
+
+    name = "rl_test_latin1"
+    with psycopg.connect(admin_dsn(), autocommit=True) as admin:
+        admin.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name))
+        )
+        admin.execute(
+            psycopg.sql.SQL(
+                "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+            ).format(psycopg.sql.Identifier(name))
+        )
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            open_store(Settings(database_url=dsn_for(name)))
+        assert str(caught.value) == (
+            f"{dsn_for(name)} has encoding LATIN1; the ledger hashes UTF-8 text and needs "
+            "a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')"
+        )
+    finally:
+        with psycopg.connect(admin_dsn(), autocommit=True) as admin:
+            admin.execute(psycopg.sql.SQL("DROP DATABASE {}").format(psycopg.sql.Identifier(name)))

@@ -111,3 +111,33 @@ def test_duplicate_within_a_batch_is_rejected_before_the_database(
         "originator_version=1; nothing of the batch was stored"
     )
     assert store.max_position() is None
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (
+            _bad(topic=["a", "list"]),
+            "event 0 of the batch: topic=['a', 'list'] must be a string of 1 to 512 bytes",
+        ),
+        (
+            _bad(originator_id="desk-\ud800"),
+            "event 0 of the batch: originator_id='desk-\\ud800' is not valid Unicode text "
+            "(it holds a lone surrogate)",
+        ),
+        (
+            _bad(topic=TOPIC + "\udfff"),
+            f"event 0 of the batch: topic='{TOPIC}\\udfff' is not valid Unicode text "
+            "(it holds a lone surrogate)",
+        ),
+    ],
+    ids=["topic-unhashable", "id-lone-surrogate", "topic-lone-surrogate"],
+)
+def test_values_that_cannot_be_encoded_are_named(
+    recorder: ChainedApplicationRecorder, store: ChainStore, event: StoredEvent, message: str
+) -> None:
+    recorder.insert_events(make_events(1))  # the topic cache is warm: the fast path runs
+    with pytest.raises(InvalidEventError) as caught:
+        recorder.insert_events([event])
+    assert str(caught.value) == f"{message}; nothing of the batch was stored"
+    assert store.max_position() == 0
