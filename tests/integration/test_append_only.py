@@ -6,14 +6,15 @@ import sqlite3
 
 import psycopg
 import pytest
-from psycopg import errors
+from psycopg import errors, sql
 
 from ledger import Settings, open_store
+from ledger.errors import ConfigurationError
 from ledger.recorders import ChainedApplicationRecorder
 from ledger.store import ChainStore
 from ledger.verify import verify_ledger
 from tests.conftest import make_events
-from tests.support.databases import dsn_for
+from tests.support.databases import admin_dsn, dsn_for
 
 
 def _database_name(url: str) -> str:
@@ -77,28 +78,22 @@ def test_sqlite_triggers_reject_update_and_delete(url: str, store: ChainStore) -
 
 def test_a_database_that_is_not_utf8_is_refused() -> None:
     # The hash covers text as UTF-8; a LATIN1 database would store other bytes.
-    import psycopg.sql
-
-    from ledger.errors import ConfigurationError
-    from tests.support.databases import admin_dsn
-
-    name = "rl_test_latin1"
+    name = sql.Identifier("rl_test_latin1")
     with psycopg.connect(admin_dsn(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
         admin.execute(
-            psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name))
-        )
-        admin.execute(
-            psycopg.sql.SQL(
-                "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-            ).format(psycopg.sql.Identifier(name))
+            sql.SQL(
+                "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
+                "TEMPLATE template0"
+            ).format(name)
         )
     try:
         with pytest.raises(ConfigurationError) as caught:
-            open_store(Settings(database_url=dsn_for(name)))
+            open_store(Settings(database_url=dsn_for("rl_test_latin1")))
         assert str(caught.value) == (
-            f"{dsn_for(name)} has encoding LATIN1; the ledger hashes UTF-8 text and needs "
-            "a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')"
+            f"{dsn_for('rl_test_latin1')} has encoding LATIN1; the ledger hashes UTF-8 text "
+            "and needs a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')"
         )
     finally:
         with psycopg.connect(admin_dsn(), autocommit=True) as admin:
-            admin.execute(psycopg.sql.SQL("DROP DATABASE {}").format(psycopg.sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP DATABASE {}").format(name))
