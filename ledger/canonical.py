@@ -26,9 +26,9 @@ from uuid import UUID
 __all__ = [
     "GENESIS_PREV_HASH",
     "HASH_SIZE",
+    "HEAD",
+    "PREV_LEN",
     "body_frames",
-    "head_frames",
-    "link_frame",
     "datetime_to_micros",
     "event_hash",
     "event_message",
@@ -39,10 +39,10 @@ __all__ = [
 
 HASH_SIZE = 32
 GENESIS_PREV_HASH = bytes(HASH_SIZE)
-# F(position) F(originator_version) F(recorded_at).
-_HEAD = struct.Struct(">IqIqIq")
+# F(position) F(originator_version) F(recorded_at): HEAD.pack(8, position, 8, version, 8, t).
+HEAD = struct.Struct(">IqIqIq")
 _LEN = struct.Struct(">I")
-_PREV_LEN = _LEN.pack(HASH_SIZE)
+PREV_LEN = _LEN.pack(HASH_SIZE)  # the length word of F(prev_hash)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _sha256 = hashlib.sha256
 
@@ -83,16 +83,6 @@ def body_frames(originator_id: bytes, topic: bytes, state: bytes) -> bytes:
     )  # fmt: skip
 
 
-def head_frames(position: int, originator_version: int, recorded_at_us: int) -> bytes:
-    """``F(position) || F(originator_version) || F(recorded_at_us)``."""
-    return _HEAD.pack(8, position, 8, originator_version, 8, recorded_at_us)
-
-
-def link_frame(prev_hash: bytes) -> bytes:
-    """``F(prev_hash)``."""
-    return _PREV_LEN + prev_hash
-
-
 def event_message(
     position: int,
     originator_id: str,
@@ -105,9 +95,9 @@ def event_message(
     """The bytes that are hashed: head frames, body frames, then the framed ``prev_hash``."""
     return b"".join(
         (
-            head_frames(position, originator_version, recorded_at_us),
+            HEAD.pack(8, position, 8, originator_version, 8, recorded_at_us),
             body_frames(originator_id.encode(), topic.encode(), state),
-            _PREV_LEN,
+            PREV_LEN,
             prev_hash,
         )
     )

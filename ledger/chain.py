@@ -10,9 +10,10 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import NamedTuple, Protocol
 
-from .canonical import GENESIS_PREV_HASH, event_message, head_frames, link_frame
+from .canonical import GENESIS_PREV_HASH, HEAD, PREV_LEN, event_message
 
 __all__ = [
     "ChainFault",
@@ -60,14 +61,14 @@ class LedgerRecord(NamedTuple):
         ).digest()
 
 
-class Link(NamedTuple):
-    """What the walk needs of a stored row: where it is, what it claims, what it hashes to."""
+# Builds a LedgerRecord without its Python-level __new__: one is made per sealed event.
+_record: Callable[[tuple[int, str, int, str, bytes, int, bytes, bytes]], LedgerRecord] = partial(
+    tuple.__new__, LedgerRecord
+)
 
-    position: int
-    recorded_at_us: int
-    prev_hash: bytes
-    hash: bytes
-    computed_hash: bytes
+# What the walk needs of a stored row: (position, recorded_at_us, prev_hash, hash,
+# computed_hash). A plain tuple, not a NamedTuple: one is built per row on the hot path.
+Link = tuple[int, int, bytes, bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +122,14 @@ def seal(head: ChainHead, events: Iterable[Sealable], recorded_at_us: int) -> Se
     position = head.next_position
     records: list[LedgerRecord] = []
     append = records.append
+    pack = HEAD.pack
     for e in events:
         version = e.originator_version
         digest = _sha256(
-            b"".join((head_frames(position, version, recorded), e.body, link_frame(prev)))
+            b"".join((pack(8, position, 8, version, 8, recorded), e.body, PREV_LEN, prev))
         ).digest()
-        append(LedgerRecord(position, e.originator_id, version, e.topic, e.state, recorded,
-                            prev, digest))  # fmt: skip
+        append(_record((position, e.originator_id, version, e.topic, e.state, recorded,
+                        prev, digest)))  # fmt: skip
         prev = digest
         position += 1
     return SealedBatch(records, ChainHead(position, prev, recorded))
@@ -136,7 +138,7 @@ def seal(head: ChainHead, events: Iterable[Sealable], recorded_at_us: int) -> Se
 def links_of(records: Iterable[LedgerRecord]) -> Iterator[Link]:
     """Links of rows read column by column (the portable path; PostgreSQL has a faster one)."""
     for r in records:
-        yield Link(r.position, r.recorded_at_us, r.prev_hash, r.hash, r.recompute_hash())
+        yield (r.position, r.recorded_at_us, r.prev_hash, r.hash, r.recompute_hash())
 
 
 class FaultKind(StrEnum):

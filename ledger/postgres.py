@@ -9,8 +9,9 @@ as binary COPY does (docs/FORMAT.md), so only the timestamp frame is rewritten.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,7 +26,7 @@ from .errors import AppendTimeoutError, ConfigurationError, StoreUnavailableErro
 from .settings import Settings, redact_url
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
-from .validation import PreparedEvent
+from .validation import BatchValidator, PreparedEvent
 
 __all__ = ["PostgresChainStore", "copy_payload", "copy_rows", "parse_links"]
 
@@ -39,7 +40,7 @@ _TIMESTAMP = struct.Struct(">Iq")
 # Text goes into the hash as UTF-8: every connection says so, whatever the server default.
 _CONNECT: dict[str, Any] = {"client_encoding": "UTF8", "connect_timeout": 10}
 # Events sealed and sent per COPY write: the server inserts one chunk while we seal the next.
-_CHUNK = 64
+_CHUNK = 128
 # PostgreSQL counts timestamps in microseconds from 2000-01-01; the ledger from 1970-01-01.
 _PG_EPOCH_OFFSET_US = 946_684_800_000_000
 
@@ -70,7 +71,7 @@ _ROW_HEAD = struct.Struct(">hiqiqiqi")  # field count, F(position), F(version), 
 _LEN = struct.Struct(">i")
 
 
-def parse_links(rows: Iterator[Any]) -> Iterator[Link]:
+def parse_links(rows: Iterator[Any]) -> Generator[Link, None, None]:
     """Links from the binary COPY rows of the ``links_copy`` query.
 
     Each row is ``count F(position) F(version) F(recorded_at) F(id) F(topic) F(state)
@@ -82,13 +83,13 @@ def parse_links(rows: Iterator[Any]) -> Iterator[Link]:
     length = _LEN.unpack_from
     offset = len(_COPY_SIGNATURE)
     for buf in rows:
-        if len(buf) - offset == 2:  # the trailer
-            break
+        if len(buf) - offset == 2:  # the trailer; the iteration then ends by itself
+            continue
         _, _, position, _, _, _, recorded_at_us, id_len = head(buf, offset)
         end = offset + 42 + id_len
         end += 4 + length(buf, end)[0]
         end += 4 + length(buf, end)[0]
-        yield Link(
+        yield (
             position,
             recorded_at_us,
             buf[end + 4 : end + 36],
@@ -147,11 +148,14 @@ class PostgresChainStore(ChainStore):
     # --- appending -------------------------------------------------------------------
 
     def append(
-        self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
+        self,
+        events: Sequence[StoredEvent],
+        validator: BatchValidator,
+        tracking: Tracking | None = None,
     ) -> list[int]:
         with self._connection() as conn:
             try:
-                return self._append(conn, events, tracking)
+                return self._append(conn, events, validator, tracking)
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE and not conn.closed:
                     conn.execute("ROLLBACK")
@@ -160,7 +164,8 @@ class PostgresChainStore(ChainStore):
     def _append(
         self,
         conn: psycopg.Connection[Any],
-        events: Sequence[PreparedEvent],
+        events: Sequence[StoredEvent],
+        validator: BatchValidator,
         tracking: Tracking | None,
     ) -> list[int]:
         cur, head_cur = conn.cursor(), conn.cursor()
@@ -181,16 +186,24 @@ class PostgresChainStore(ChainStore):
         head = ChainHead() if last is None else ChainHead(last + 1, last_hash, last_time)
         first = head.next_position
         try:
+            checked: list[PreparedEvent] | None = None
             if self.timescale and events:
-                self._check_versions(cur, events)
+                # No query can run inside a COPY: validate and check versions first.
+                checked = validator.prepare(events)
+                self._check_versions(cur, checked)
             if tracking is not None:
                 self._insert_tracking(cur, tracking)
             if events:
-                # Seal chunk by chunk into the COPY: hashing overlaps the server's inserts.
+                # Validate and seal chunk by chunk into the COPY: our CPU work overlaps
+                # the server's inserts of the previous chunk. A bad event aborts the COPY.
                 with cur.copy(Q["copy_in"]) as copy:
                     copy.write(_COPY_SIGNATURE)
                     for start in range(0, len(events), _CHUNK):
-                        chunk = events[start : start + _CHUNK]
+                        chunk = (
+                            checked[start : start + _CHUNK]
+                            if checked is not None
+                            else validator.prepare(events[start : start + _CHUNK], start)
+                        )
                         batch = seal(head, chunk, now_us)
                         head = batch.head
                         copy.write(copy_rows(batch.records, [e.body for e in chunk]))
@@ -275,24 +288,18 @@ class PostgresChainStore(ChainStore):
             raise StoreUnavailableError(
                 f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
             ) from exc
-        finished = False
-
-        def walk(rows: Iterator[Any]) -> Iterator[Link]:
-            nonlocal finished
-            yield from parse_links(rows)
-            finished = True
-
         try:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             with conn.cursor().copy(Q["links_copy"], {"first": first, "last": last}) as copy:
+                walk = parse_links(iter(copy))
                 try:
-                    yield walk(iter(copy))
+                    yield walk
                 finally:
-                    if not finished:  # stopped at a fault: cancel the rest, do not read it
+                    # Stopped at a fault: cancel the rest of the COPY rather than read it.
+                    if inspect.getgeneratorstate(walk) != inspect.GEN_CLOSED:
                         conn.cancel_safe(timeout=10)
         except pg_errors.QueryCanceled:
-            if finished:
-                raise
+            pass  # the cancel above; anything else propagates
         finally:
             conn.close()
 

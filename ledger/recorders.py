@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
 
 from .canonical import originator_id_text, originator_id_value
 from .store import ChainStore
-from .validation import prepare_batch
+from .validation import BatchValidator
 
 __all__ = [
     "ChainedApplicationRecorder",
@@ -48,13 +48,13 @@ class ChainedApplicationRecorder(_OnStore, ApplicationRecorder):
     """Appends to the hash chain; reads aggregates and the notification log from it."""
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        prepared = prepare_batch(
-            stored_events, max_event_bytes=self.max_event_bytes, known_topics=self._known_topics
-        )
         tracking: Tracking | None = kwargs.get("tracking")
-        if not prepared and tracking is None:
+        if not stored_events and tracking is None:
             return []
-        return [position + 1 for position in self.store.append(prepared, tracking)]
+        validator = BatchValidator(
+            max_event_bytes=self.max_event_bytes, known_topics=self._known_topics
+        )
+        return [position + 1 for position in self.store.append(stored_events, validator, tracking)]
 
     def select_events(
         self,

@@ -22,7 +22,7 @@ from .errors import AppendTimeoutError, StoreUnavailableError
 from .settings import Settings
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
-from .validation import PreparedEvent
+from .validation import BatchValidator
 
 __all__ = ["SQLiteChainStore"]
 
@@ -68,8 +68,12 @@ class SQLiteChainStore(ChainStore):
     # --- appending -------------------------------------------------------------------
 
     def append(
-        self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
+        self,
+        events: Sequence[StoredEvent],
+        validator: BatchValidator,
+        tracking: Tracking | None = None,
     ) -> list[int]:
+        prepared = validator.prepare(events)  # before the lock: SQLite writers do not overlap
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -83,7 +87,7 @@ class SQLiteChainStore(ChainStore):
         try:
             row = conn.execute(Q["head"]).fetchone()
             head = ChainHead() if row is None else ChainHead(row[0] + 1, row[1], row[2])
-            batch = seal(head, events, time.time_ns() // 1000)
+            batch = seal(head, prepared, time.time_ns() // 1000)
             conn.executemany(Q["insert_event"], batch.records)
             if tracking is not None:
                 self._insert_tracking(conn, tracking)

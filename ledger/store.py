@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 
 from .chain import ChainFault, ChainHead, LedgerRecord, Link, diagnose_mismatch
 from .errors import MigrationError
-from .validation import PreparedEvent
+from .validation import BatchValidator
 
 __all__ = ["AppliedMigration", "ChainStore", "Migration", "migration_files"]
 
@@ -91,13 +91,17 @@ class ChainStore(ABC):
 
     @abstractmethod
     def append(
-        self, events: Sequence[PreparedEvent], tracking: Tracking | None = None
+        self,
+        events: Sequence[StoredEvent],
+        validator: BatchValidator,
+        tracking: Tracking | None = None,
     ) -> list[int]:
-        """Chain ``events`` onto the head atomically; return their positions.
+        """Validate ``events`` and chain them onto the head atomically; return positions.
 
-        Raises eventsourcing's ``IntegrityError`` when an (originator_id, version) is
-        already recorded or ``tracking`` is not newer than the recorded one; then
-        nothing of the batch is stored.
+        Raises ``InvalidEventError`` for a malformed event, and eventsourcing's
+        ``IntegrityError`` when an (originator_id, version) is already recorded or
+        ``tracking`` is not newer than the recorded one; nothing of the batch is
+        stored then. A backend may validate chunk by chunk while it writes.
         """
 
     # --- reading ---------------------------------------------------------------------

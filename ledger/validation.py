@@ -6,7 +6,8 @@ with an error naming the event, the field and the value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from eventsourcing.utils import TopicError, resolve_topic
 from .canonical import body_frames, originator_id_text
 from .errors import InvalidEventError
 
-__all__ = ["MAX_ID_BYTES", "MAX_TOPIC_BYTES", "PreparedEvent", "prepare_batch"]
+__all__ = ["MAX_ID_BYTES", "MAX_TOPIC_BYTES", "BatchValidator", "PreparedEvent", "prepare_batch"]
 
 MAX_ID_BYTES = 255
 MAX_TOPIC_BYTES = 512
@@ -33,53 +34,86 @@ class PreparedEvent(NamedTuple):
     body: bytes  # canonical.body_frames(originator_id, topic, state)
 
 
+# Builds a PreparedEvent without its Python-level __new__: one is made per event.
+_prepared: Callable[[tuple[str, int, str, bytes, bytes]], PreparedEvent] = partial(
+    tuple.__new__, PreparedEvent
+)
+
+
+class BatchValidator:
+    """Checks one batch, chunk by chunk, remembering what earlier chunks held.
+
+    A store may validate a chunk while the database inserts the previous one; the
+    first malformed event aborts the append, so nothing of the batch is stored.
+
+    ``known_topics`` caches topics that resolved to a class across batches; ``None``
+    turns the topic check off (only eventsourcing's own contract tests, whose
+    topics are placeholders, do that).
+    """
+
+    def __init__(self, *, max_event_bytes: int, known_topics: set[str] | None) -> None:
+        self.max_event_bytes = max_event_bytes
+        self.known_topics = known_topics
+        self._seen: set[tuple[str, int]] = set()
+        self._ids: dict[UUID, tuple[str, bytes]] = {}  # an aggregate's events share its id
+
+    def prepare(self, events: Sequence[StoredEvent], offset: int = 0) -> list[PreparedEvent]:
+        """Validate ``events`` (at ``offset`` in the batch) and return them ready to seal."""
+        prepared: list[PreparedEvent] = []
+        seen = self._seen
+        for index, event in enumerate(events, start=offset):
+            if not isinstance(event, StoredEvent):
+                raise InvalidEventError(
+                    index, "event", event, "is not an eventsourcing StoredEvent"
+                )
+            raw_id = event.originator_id
+            cached = self._ids.get(raw_id) if type(raw_id) is UUID else None
+            if cached is None:
+                cached = _originator_id(index, raw_id)
+                if type(raw_id) is UUID:
+                    self._ids[raw_id] = cached
+            oid, oid_bytes = cached
+            version = event.originator_version
+            if type(version) is not int or not 0 <= version <= _MAX_INT64:
+                raise InvalidEventError(
+                    index, "originator_version", version, "must be an integer from 0 to 2**63-1"
+                )
+            topic, topic_bytes = _topic(index, event.topic, self.known_topics)
+            state = event.state
+            if not isinstance(state, bytes):
+                raise InvalidEventError(index, "state", state, "must be bytes")
+            if len(state) > self.max_event_bytes:
+                raise InvalidEventError(
+                    index,
+                    "state",
+                    f"<{len(state):,} bytes>",
+                    f"exceeds REGLEDGER_MAX_EVENT_BYTES={self.max_event_bytes:,}",
+                )
+            key = (oid, version)
+            if key in seen:
+                raise IntegrityError(
+                    f"event {index} of the batch repeats originator_id={oid!r} "
+                    f"originator_version={version}; nothing of the batch was stored"
+                )
+            seen.add(key)
+            body = body_frames(oid_bytes, topic_bytes, state)
+            prepared.append(_prepared((oid, version, topic, state, body)))
+        return prepared
+
+
 def prepare_batch(
     stored_events: Sequence[StoredEvent],
     *,
     max_event_bytes: int,
     known_topics: set[str] | None,
 ) -> list[PreparedEvent]:
-    """Validate ``stored_events`` and return them ready to seal.
-
-    ``known_topics`` caches topics that resolved to a class; ``None`` turns the
-    topic check off (only eventsourcing's own contract tests, whose topics are
-    placeholders, do that).
+    """Validate a whole batch at once and return it ready to seal.
 
     >>> prepare_batch([StoredEvent("a", 1, "t", b"x")], max_event_bytes=9, known_topics=None)[0][:4]
     ('a', 1, 't', b'x')
     """
-    prepared: list[PreparedEvent] = []
-    seen: set[tuple[str, int]] = set()
-    for index, event in enumerate(stored_events):
-        if not isinstance(event, StoredEvent):
-            raise InvalidEventError(index, "event", event, "is not an eventsourcing StoredEvent")
-        oid, oid_bytes = _originator_id(index, event.originator_id)
-        version = event.originator_version
-        if type(version) is not int or not 0 <= version <= _MAX_INT64:
-            raise InvalidEventError(
-                index, "originator_version", version, "must be an integer from 0 to 2**63-1"
-            )
-        topic, topic_bytes = _topic(index, event.topic, known_topics)
-        state = event.state
-        if not isinstance(state, bytes):
-            raise InvalidEventError(index, "state", state, "must be bytes")
-        if len(state) > max_event_bytes:
-            raise InvalidEventError(
-                index,
-                "state",
-                f"<{len(state):,} bytes>",
-                f"exceeds REGLEDGER_MAX_EVENT_BYTES={max_event_bytes:,}",
-            )
-        key = (oid, version)
-        if key in seen:
-            raise IntegrityError(
-                f"event {index} of the batch repeats originator_id={oid!r} "
-                f"originator_version={version}; nothing of the batch was stored"
-            )
-        seen.add(key)
-        body = body_frames(oid_bytes, topic_bytes, state)
-        prepared.append(PreparedEvent(oid, version, topic, state, body))
-    return prepared
+    validator = BatchValidator(max_event_bytes=max_event_bytes, known_topics=known_topics)
+    return validator.prepare(stored_events)
 
 
 def _utf8(index: int, field: str, text: str) -> bytes:

@@ -29,7 +29,6 @@ from ledger.chain import (
     ChainHead,
     FaultKind,
     LedgerRecord,
-    Link,
     SealedBatch,
     VerifiedSpan,
     diagnose_mismatch,
@@ -536,7 +535,7 @@ def test_a_whole_tail_rewritten_and_rechained_passes(
 
 
 def spec_verify(rows: Sequence[LedgerRecord], last: int) -> tuple[int, str] | None:
-    """The minimal verifier of docs/FORMAT.md 4.1, without ledger.chain."""
+    """The verifier of docs/FORMAT.md section 4, without ledger.chain."""
 
     def sha(message: bytes) -> bytes:
         return hashlib.sha256(message).digest()
@@ -544,22 +543,39 @@ def spec_verify(rows: Sequence[LedgerRecord], last: int) -> tuple[int, str] | No
     def lowest(key: Callable[[LedgerRecord], bytes], value: bytes) -> int | None:
         return min((r.position for r in rows if key(r) == value), default=None)
 
+    by_position = {r.position: r for r in rows}
+
+    def origin(row: LedgerRecord, depth: int) -> int | None:
+        # Section 4, rule 2: the candidates, in the document's order.
+        m = message_by_hand(row)
+        candidates: list[int | None] = []
+        if row.prev_hash == bytes(32):
+            candidates.append(0)
+        else:
+            before = lowest(lambda r: r.hash, row.prev_hash)
+            if before is not None:
+                candidates.append(before + 1)
+                moved = by_position.get(before)
+                if depth and moved is not None and sha(message_by_hand(moved)) != moved.hash:
+                    earlier = origin(moved, depth - 1)
+                    candidates.append(None if earlier is None else earlier + 1)
+        after = lowest(lambda r: r.prev_hash, row.hash)
+        candidates.append(None if after is None else after - 1)
+        for q in candidates:
+            if q is not None and sha(frame_i64(q) + m[12:]) == row.hash:
+                return q
+        return None
+
     expected, last_hash, last_time = 0, bytes(32), 0
     for row in rows:
         if row.position != expected:
             return expected, "gap"
         m = message_by_hand(row)
         if sha(m) != row.hash:
-            before = 0 if row.prev_hash == bytes(32) else lowest(lambda r: r.hash, row.prev_hash)
-            after = lowest(lambda r: r.prev_hash, row.hash)
-            candidates = [
-                0 if row.prev_hash == bytes(32) else None if before is None else before + 1,
-                None if after is None else after - 1,
-            ]
-            for q in candidates:
-                if q is not None and q != row.position and sha(frame_i64(q) + m[12:]) == row.hash:
-                    return row.position, "reordered"
-            return row.position, "hash_mismatch"
+            q = origin(row, 2)
+            return row.position, "reordered" if q is not None and q != row.position else (
+                "hash_mismatch"
+            )
         if row.prev_hash != last_hash:
             return row.position, "broken_link"
         if row.recorded_at_us < last_time:
@@ -703,9 +719,7 @@ def test_parse_links_hashes_the_message_slice_of_each_copy_row(
 ) -> None:
     chunks = [chunk_type(c) for c in copy_out_chunks(records)]
     links = list(parse_links(iter(chunks)))
-    assert links == [
-        Link(r.position, r.recorded_at_us, r.prev_hash, r.hash, r.hash) for r in records
-    ]
+    assert links == [(r.position, r.recorded_at_us, r.prev_hash, r.hash, r.hash) for r in records]
     # Each row's bytes after the field count, up to F(prev_hash), are the message.
     row = copy_out_chunks(records)[0][len(COPY_SIGNATURE) :]
     assert row[2 : len(row) - 36] == message_by_hand(records[0])
@@ -724,7 +738,7 @@ def test_parse_links_sees_an_altered_state_byte() -> None:
     second = bytearray(chunks[1])
     second[second.index(b"def")] ^= 0x01  # "def" -> "eef" in the stored row
     links = list(parse_links(iter([chunks[0], bytes(second), chunks[2]])))
-    assert links[1].computed_hash == records[1]._replace(state=b"eef").recompute_hash()
+    assert links[1][4] == records[1]._replace(state=b"eef").recompute_hash()
     fault, _ = first_fault(iter(links), ChainHead(), end=2)
     assert fault is not None
     assert (fault.position, fault.kind) == (1, FaultKind.HASH_MISMATCH)
