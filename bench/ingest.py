@@ -19,7 +19,9 @@ One run, on one PostgreSQL server, in a fresh database ``regledger_bench``
 * ``chained_single_eps`` -- ``min(N // 20, 5000)`` further events appended one at a
   time through the chained recorder, each its own transaction;
 * ``verify_eps``         -- ``ledger.verify.verify_ledger`` over the whole chained
-  log (the warm-up, the N batch events and the single appends).
+  log: the warm-up, the N batch events and the single appends, topped up (untimed,
+  through the chained recorder) to ``--verify-events`` (default 1,000,000), since a
+  verifier's speed matters at scale and worker processes pay off only there.
 
 The N events (5 per aggregate, consecutive versions, ~250-byte JSON order states,
 real importable topics) are generated once from a seeded ``random.Random`` and fed
@@ -249,6 +251,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
     console.log(f"generating {n:,} + warm-up + {single_n:,} single events (seed {SEED})")
     factory = EventFactory(SEED)
+    topup_factory = EventFactory(SEED + 1)  # more events for the verify log, untimed
     warm_events = factory.events(WARMUP_BATCHES * size)
     timed_events = factory.events(n)
     single_events = factory.events(single_n)
@@ -316,6 +319,15 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 single_seconds += perf() - started
                 progress.advance(task)
 
+            # Verify is measured on a log of --verify-events (default 1,000,000): a
+            # verifier's speed matters at scale, where worker processes pay off.
+            topup = max(0, args.verify_events - (len(warm_events) + n + single_n))
+            task = progress.add_task("top up the log for verify (untimed)", total=topup)
+            for start in range(0, topup, 5_000):
+                count = min(5_000, topup - start)
+                chained.insert_events(topup_factory.events(count))
+                progress.advance(task, count)
+
             task = progress.add_task("verify", total=None)
 
             def on_progress(done: int, total: int) -> None:
@@ -331,7 +343,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             datastore.close()
 
     assert report.ok, f"verify found a fault: {report.fault}"
-    expected = len(warm_events) + n + single_n
+    expected = max(len(warm_events) + n + single_n, args.verify_events)
     assert report.checked == expected, (report.checked, expected)
 
     stock_c, chained_c, copy_c = contenders
@@ -448,6 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dsn",
         default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
         help="admin DSN of the server (a database to connect to while creating the bench one)",
+    )
+    parser.add_argument(
+        "--verify-events",
+        type=int,
+        default=1_000_000,
+        help="log size verify is timed on (the chained log is topped up, untimed)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
