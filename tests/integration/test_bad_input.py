@@ -141,3 +141,25 @@ def test_values_that_cannot_be_encoded_are_named(
         recorder.insert_events([event])
     assert str(caught.value) == f"{message}; nothing of the batch was stored"
     assert store.max_position() == 0
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_timescaledb_path_checks_versions_under_the_lock(
+    recorder: ChainedApplicationRecorder, store: ChainStore
+) -> None:
+    # On TimescaleDB the hypertable has no unique (originator_id, version) index; the
+    # recorder checks under the append lock instead. Exercise that path here: it
+    # must refuse the duplicate itself, before the plain-PostgreSQL constraint would.
+    store.timescale = True  # type: ignore[attr-defined]
+    first = make_events(5)
+    assert recorder.insert_events(first) == [1, 2, 3, 4, 5]
+    with pytest.raises(IntegrityError) as caught:
+        recorder.insert_events([*make_events(2), first[3]])
+    assert str(caught.value) == (
+        f"originator_id='{first[3].originator_id}' originator_version=4 is already "
+        "recorded; nothing of the batch was stored"
+    )
+    with pytest.raises(InvalidEventError):
+        recorder.insert_events([_bad(state="not bytes")])
+    assert store.max_position() == 4
+    assert recorder.insert_events(make_events(2)) == [6, 7]
