@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from ledger import LedgerError, Settings, open_store
 from ledger.settings import redact_url
@@ -134,16 +141,17 @@ def _require_schema(settings: Settings) -> None:
 
 
 class _progress:
-    """A rich progress bar on stderr; yields ``advance(done, total)``."""
+    """A rich progress bar (stderr by default); yields ``advance(done, total)``."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, console: Console | None = None) -> None:
         self._bar = Progress(
             TextColumn(label),
             BarColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} events"),
+            MofNCompleteColumn(),  # copes with a total not known yet
+            TextColumn("events"),
             TimeRemainingColumn(),
-            console=err,
+            console=console or err,
             transient=True,
         )
         self._task = self._bar.add_task(label, total=None)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
-from console.cli import cli
+from console.cli import _progress, cli
+from ledger import Settings
 from ledger.recorders import ChainedApplicationRecorder
 from ledger.store import ChainStore
+from ledger.verify import verify_ledger
 from tests.conftest import make_events
 
 
@@ -119,3 +123,22 @@ def test_bad_url_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> No
         "Error: REGLEDGER_DATABASE_URL='mysql://x' is neither postgresql://... nor "
         "sqlite:///PATH; set it to one of those\n"
     )
+
+
+def test_progress_bar_renders_on_a_terminal(url: str, store: ChainStore) -> None:
+    # CliRunner is no terminal; render the bar verify uses on one, with real progress.
+    ChainedApplicationRecorder(store).insert_events(make_events(40))
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=120)
+    seen: list[tuple[int, int]] = []
+    with _progress("verifying", terminal) as advance:
+        advance(0, 0)  # before the total is known
+
+        def record(done: int, total: int) -> None:
+            seen.append((done, total))
+            advance(done, total)
+
+        report = verify_ledger(Settings(database_url=url), progress=record)
+    assert report.ok
+    assert seen[-1] == (40, 40)
+    assert "40/40" in screen.getvalue()
