@@ -7,6 +7,7 @@ Exception tree::
     ├── InvalidEventError(ValueError)  an event offered for append is malformed; nothing stored
     ├── MigrationError                 a migration is missing, changed after it ran, or failed
     ├── StoreUnavailableError          the database cannot be reached
+    ├── StorePermissionError           the connecting role lacks a privilege
     └── AppendTimeoutError             another writer held the append lock too long; nothing stored
 
 Conflicting aggregate versions raise eventsourcing's ``IntegrityError`` (so an
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidEventError",
     "LedgerError",
     "MigrationError",
+    "StorePermissionError",
     "StoreUnavailableError",
 ]
 
@@ -64,3 +66,7 @@ class StoreUnavailableError(LedgerError):
 
 class AppendTimeoutError(LedgerError):
     """The append lock was not granted within REGLEDGER_LOCK_TIMEOUT; nothing was stored."""
+
+
+class StorePermissionError(LedgerError):
+    """The connecting role lacks a privilege the operation needs (e.g. DDL as the writer)."""

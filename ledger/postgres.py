@@ -22,7 +22,12 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from .chain import ChainHead, LedgerRecord, Link, seal
-from .errors import AppendTimeoutError, ConfigurationError, StoreUnavailableError
+from .errors import (
+    AppendTimeoutError,
+    ConfigurationError,
+    StorePermissionError,
+    StoreUnavailableError,
+)
 from .settings import Settings, redact_url
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
@@ -138,6 +143,13 @@ class PostgresChainStore(ChainStore):
         try:
             with self._pool.connection() as conn:
                 yield conn
+        except pg_errors.InsufficientPrivilege as exc:
+            if "append-only" in str(exc):  # the trigger's refusal, not a missing grant
+                raise
+            raise StorePermissionError(
+                f"{redact_url(self.url)}: {_first_line(exc)}; connect as a role that holds "
+                "the privilege (migrations run as the database owner)"
+            ) from exc
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
                 raise
@@ -343,7 +355,10 @@ class PostgresChainStore(ChainStore):
 
     def applied_migrations(self) -> list[AppliedMigration]:
         with self._connection() as conn:
-            conn.execute(Q["migrations_table"])
+            # Reading needs no DDL: the writer role, which may not create tables, reads too.
+            exists = conn.execute(Q["migrations_table_exists"]).fetchone()
+            if not exists or not exists[0]:
+                return []
             return [
                 AppliedMigration(v, n, s, a.isoformat())
                 for v, n, s, a in conn.execute(Q["applied_migrations"])
@@ -352,6 +367,7 @@ class PostgresChainStore(ChainStore):
     def apply_migration(self, migration: Migration) -> None:
         with self._connection() as conn, conn.transaction():
             conn.execute(Q["migrations_lock"])
+            conn.execute(Q["migrations_table"])
             already = conn.execute(
                 Q["migration_applied"], {"version": migration.version}
             ).fetchone()

@@ -206,13 +206,15 @@ class SQLiteChainStore(ChainStore):
 
     def applied_migrations(self) -> list[AppliedMigration]:
         conn = self._conn()
-        conn.execute(Q["migrations_table"])
+        if conn.execute(Q["migrations_table_exists"]).fetchone() is None:
+            return []  # a new database; `migrate` creates the table
         return [AppliedMigration(*row) for row in conn.execute(Q["applied_migrations"])]
 
     def apply_migration(self, migration: Migration) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute(Q["migrations_table"])
             for statement in _statements(migration.sql):
                 conn.execute(statement)
             conn.execute(

@@ -121,6 +121,9 @@ CREATE TABLE IF NOT EXISTS regledger_migrations (
     applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
 )
 
+-- name: migrations_table_exists
+SELECT to_regclass('regledger_migrations') IS NOT NULL
+
 -- name: migrations_lock
 SELECT pg_advisory_xact_lock(7382021125453031730)
 

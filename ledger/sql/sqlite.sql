@@ -76,6 +76,9 @@ CREATE TABLE IF NOT EXISTS regledger_migrations (
     applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 )
 
+-- name: migrations_table_exists
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'regledger_migrations'
+
 -- name: applied_migrations
 SELECT version, name, sha256, applied_at FROM regledger_migrations ORDER BY version
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from psycopg import errors, sql
 
+from console.cli import cli
 from ledger import Settings, open_store
 from ledger.errors import ConfigurationError
 from ledger.recorders import ChainedApplicationRecorder
 from ledger.store import ChainStore
 from ledger.verify import verify_ledger
 from tests.conftest import make_events
-from tests.support.databases import admin_dsn, dsn_for
+from tests.support.databases import admin_dsn, dsn_for, postgres_database
 
 
 def _database_name(url: str) -> str:
@@ -97,3 +100,26 @@ def test_a_database_that_is_not_utf8_is_refused() -> None:
     finally:
         with psycopg.connect(admin_dsn(), autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {}").format(name))
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_the_writer_role_can_verify(url: str, store: ChainStore) -> None:
+    # Reading the migrations table needs no DDL: the service role verifies too.
+    ChainedApplicationRecorder(store).insert_events(make_events(4))
+    writer_url = dsn_for(_database_name(url), user="regledger_writer")
+    result = CliRunner().invoke(
+        cli, ["verify", "--json"], env={"REGLEDGER_DATABASE_URL": writer_url}
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["checked"] == 4
+    # What it may not do is said in one line, not a traceback: create the schema.
+    with postgres_database() as fresh:
+        fresh_as_writer = dsn_for(_database_name(fresh), user="regledger_writer")
+        denied = CliRunner().invoke(
+            cli, ["db", "migrate"], env={"REGLEDGER_DATABASE_URL": fresh_as_writer}
+        )
+    assert denied.exit_code == 2
+    assert denied.output == (
+        f"Error: {fresh_as_writer}: permission denied for schema public; connect as a role "
+        "that holds the privilege (migrations run as the database owner)\n"
+    )
