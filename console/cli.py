@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -17,12 +22,19 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
+from domain.application import AuditTrail
+from domain.errors import DomainError
 from ledger import LedgerError, Settings, open_store
+from ledger.canonical import GENESIS_PREV_HASH, datetime_to_micros
 from ledger.settings import redact_url
 from ledger.verify import VerifyReport, verify_ledger
 
+from .browse import EventView, aggregate_id, iter_events, plain, view
+from .browse import history as browse_history
 from .errors import CommandError
+from .trail import open_trail
 
 __all__ = ["cli", "main"]
 
@@ -35,7 +47,7 @@ class LedgerGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LedgerError as exc:
+        except (LedgerError, DomainError) as exc:
             raise CommandError(str(exc)) from exc
 
 
@@ -128,6 +140,239 @@ def verify(first: int, last: int | None, jobs: int | None, as_json: bool) -> Non
     else:
         _print_report(report)
     sys.exit(0 if report.ok else 1)
+
+
+def output_format(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared ``--format table|json|csv`` option."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        show_default=True,
+        help="table for people; json (an array) or csv for tools.",
+    )(command)
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{option} {value!r} is not an ISO 8601 time; give e.g. 2026-03-02T09:30:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise CommandError(f"{option} {value!r} has no time zone; add Z for UTC")
+    return moment.astimezone(UTC)
+
+
+_COLUMNS = (
+    "position",
+    "recorded_at",
+    "event_type",
+    "actor",
+    "aggregate_id",
+    "version",
+    "occurred_at",
+    "source_event_id",
+)
+
+
+def _emit(events: Iterator[EventView], fmt: str, title: str) -> int:
+    """Print events in ``fmt``; return how many."""
+    count = 0
+    if fmt == "json":
+        click.echo("[", nl=False)
+        for event in events:
+            click.echo(("," if count else "") + "\n" + json.dumps(event.as_json()), nl=False)
+            count += 1
+        click.echo("\n]" if count else "]")
+        return count
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([*_COLUMNS, "payload", "prev_hash", "hash"])
+        for event in events:
+            row = event.as_json()
+            writer.writerow(
+                [
+                    *(row[c] for c in _COLUMNS),
+                    json.dumps(row["payload"]),
+                    row["prev_hash"],
+                    row["hash"],
+                ]  # fmt: skip
+            )
+            count += 1
+        return count
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("pos", justify="right", no_wrap=True, min_width=3)
+    table.add_column("recorded at (UTC)", no_wrap=True, min_width=23)
+    table.add_column("event", no_wrap=True, min_width=20)
+    table.add_column("actor", no_wrap=True, min_width=6)
+    screen = Console()
+    wide = screen.width >= 110  # the payload only where it fits; json/csv always have it
+    if wide:
+        table.add_column("payload", overflow="ellipsis", no_wrap=True, max_width=screen.width - 62)
+    for event in events:
+        cells = [
+            str(event.position),
+            event.recorded_at[:23].replace("T", " "),  # to the ms here; json/csv are exact
+            event.event_type,
+            event.actor or "",
+        ]
+        table.add_row(*cells, *([json.dumps(event.payload)] if wide else []))
+        count += 1
+    screen.print(table)
+    click.echo(f"{count:,} event(s)")
+    return count
+
+
+@cli.command()
+@click.option("--from", "first", type=int, default=0, show_default=True, help="First position.")
+@click.option("--to", "last", type=int, default=None, help="Last position.")
+@click.option("--since", default=None, help="Recorded at or after (ISO 8601, with zone).")
+@click.option("--until", default=None, help="Recorded at or before (ISO 8601, with zone).")
+@click.option("--type", "event_type", default=None, help="Event type, e.g. Order.Placed.")
+@click.option("--aggregate", default=None, help="Aggregate id, or KIND/KEY (order/ORD-1).")
+@click.option("--actor", default=None, help="Who did it.")
+@click.option("--limit", type=int, default=None, help="At most this many events.")
+@output_format
+def events(
+    first: int,
+    last: int | None,
+    since: str | None,
+    until: str | None,
+    event_type: str | None,
+    aggregate: str | None,
+    actor: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """List recorded events, decoded, in position order; filters combine.
+
+    Example:
+
+        regledger events --type Deployment.RolledBack --since 2026-03-02T00:00:00Z --format json
+    """
+    settings = _settings()
+    _require_schema(settings)
+    with open_store(settings) as store, _trail(settings) as trail:
+        _emit(
+            iter_events(
+                store,
+                trail.mapper,
+                first=first,
+                last=last,
+                since=_when(since, "--since"),
+                until=_when(until, "--until"),
+                event_type=event_type,
+                aggregate=None if aggregate is None else _aggregate(aggregate),
+                actor=actor,
+                limit=limit,
+            ),
+            fmt,
+            "events",
+        )
+
+
+@cli.command()
+@click.argument("position", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show(position: int, as_json: bool) -> None:
+    """Show one event, decoded, with its hash and its link to the previous event.
+
+    The hash is recomputed from the stored row and the link checked against the
+    previous row's hash.
+
+    Example:
+
+        regledger show 41 --json
+    """
+    settings = _settings()
+    _require_schema(settings)
+    with open_store(settings) as store, _trail(settings) as trail:
+        record = store.record_at(position)
+        if record is None:
+            last = store.max_position()
+            raise CommandError(
+                f"there is no event at position {position}; the log holds 0..{last}"
+                if last is not None
+                else f"there is no event at position {position}; the log is empty"
+            )
+        previous = store.record_at(position - 1) if position > 0 else None
+        expected_link = previous.hash if previous is not None else GENESIS_PREV_HASH
+        event = view(record, trail.mapper)
+    checks = {
+        "hash_recomputed": record.recompute_hash() == record.hash,
+        "links_to_previous": record.prev_hash == expected_link,
+    }
+    if as_json:
+        click.echo(json.dumps({**event.as_json(), **checks}, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in event.as_json().items():
+        table.add_row(key, json.dumps(value, indent=2) if key == "payload" else str(value))
+    for key, ok in checks.items():
+        table.add_row(key, "yes" if ok else "NO")
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("aggregate")
+@click.option("--as-of", default=None, help="Also show the record as it stood then (ISO 8601).")
+@output_format
+def history(aggregate: str, as_of: str | None, fmt: str) -> None:
+    """Show an aggregate's full history: who did what, when, at which position.
+
+    AGGREGATE is an id or KIND/KEY (order/ORD-1, deployment/CHG-1001). With
+    --as-of, the record is re-created as it stood at that time, from the
+    events recorded until then.
+
+    Example:
+
+        regledger history deployment/CHG-1001 --as-of 2026-03-02T10:00:00Z
+    """
+    settings = _settings()
+    _require_schema(settings)
+    aggregate_key = _aggregate(aggregate)
+    moment = _when(as_of, "--as-of")
+    with open_store(settings) as store, _trail(settings) as trail:
+        trail_events = browse_history(store, trail.mapper, aggregate_key)
+        if not trail_events:
+            raise CommandError(
+                f"no events for aggregate {aggregate}; list ids with `regledger events`"
+            )
+        _emit(iter(trail_events), fmt, f"history of {aggregate}")
+        if moment is not None:
+            cutoff = moment.isoformat().replace("+00:00", "Z")
+            cutoff_us = datetime_to_micros(moment)
+            versions = [e.version for e in trail_events if e.recorded_at_us <= cutoff_us]
+            if not versions:
+                click.echo(f"as of {cutoff}: not yet recorded")
+                return
+            state: Any = trail.repository.get(UUID(aggregate_key), version=versions[-1])
+            fields = {k.lstrip("_"): v for k, v in vars(state).items() if k != "_pending_events"}
+            click.echo(f"as of {cutoff} (version {versions[-1]}):")
+            click.echo(json.dumps(plain(fields), indent=2, sort_keys=True))
+
+
+def _aggregate(text: str) -> str:
+    try:
+        return aggregate_id(text)
+    except ValueError:
+        raise CommandError(
+            f"aggregate {text!r} is neither an id (a UUID) nor KIND/KEY like order/ORD-1"
+        ) from None
+
+
+@contextmanager
+def _trail(settings: Settings) -> Iterator[AuditTrail]:
+    trail = open_trail(settings)
+    try:
+        yield trail
+    finally:
+        trail.close()
 
 
 def _require_schema(settings: Settings) -> None:

@@ -271,6 +271,11 @@ class PostgresChainStore(ChainStore):
             cur.execute(Q["select_records"], params, prepare=True)
             return [LedgerRecord(*row) for row in cur]
 
+    def records_of(self, originator_id: str) -> list[LedgerRecord]:
+        with self._connection() as conn, conn.cursor(binary=True) as cur:
+            cur.execute(Q["records_of"], {"originator_id": originator_id}, prepare=True)
+            return [LedgerRecord(*row) for row in cur]
+
     def max_position(self) -> int | None:
         with self._connection() as conn:
             row = conn.execute(Q["max_position"]).fetchone()

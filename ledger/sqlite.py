@@ -125,6 +125,10 @@ class SQLiteChainStore(ChainStore):
             query = Q["select_records_by_topic"]
         return [LedgerRecord(*row) for row in self._conn().execute(query, params)]
 
+    def records_of(self, originator_id: str) -> list[LedgerRecord]:
+        rows = self._conn().execute(Q["records_of"], {"originator_id": originator_id})
+        return [LedgerRecord(*row) for row in rows]
+
     def max_position(self) -> int | None:
         value: int | None = self._conn().execute(Q["max_position"]).fetchone()[0]
         return value

@@ -125,6 +125,10 @@ class ChainStore(ABC):
         """Rows from position ``first`` to ``last`` (inclusive), optionally of some topics."""
 
     @abstractmethod
+    def records_of(self, originator_id: str) -> list[LedgerRecord]:
+        """One aggregate's rows, by version, with their positions and hashes."""
+
+    @abstractmethod
     def max_position(self) -> int | None:
         """The last position, or None for an empty log."""
 

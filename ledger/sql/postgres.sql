@@ -69,6 +69,11 @@ WHERE position >= %(first)s
 ORDER BY position
 LIMIT %(limit)s
 
+-- name: records_of
+SELECT position, originator_id, originator_version, topic, state,
+       (extract(epoch FROM recorded_at) * 1000000)::int8, prev_hash, hash
+FROM ledger_events WHERE originator_id = %(originator_id)s ORDER BY originator_version
+
 -- name: max_position
 SELECT max(position) FROM ledger_events
 

@@ -40,6 +40,10 @@ WHERE position >= :first AND (:last IS NULL OR position <= :last)
 ORDER BY position
 LIMIT :limit
 
+-- name: records_of
+SELECT position, originator_id, originator_version, topic, state, recorded_at, prev_hash, hash
+FROM ledger_events WHERE originator_id = :originator_id ORDER BY originator_version
+
 -- name: max_position
 SELECT max(position) FROM ledger_events
 
