@@ -33,6 +33,7 @@ from ledger.verify import VerifyReport, verify_ledger
 
 from .browse import EventView, aggregate_id, iter_events, plain, view
 from .browse import history as browse_history
+from .demo import DemoSummary, run_demo
 from .errors import CommandError
 from .trail import open_trail
 
@@ -357,6 +358,68 @@ def history(aggregate: str, as_of: str | None, fmt: str) -> None:
             click.echo(json.dumps(plain(fields), indent=2, sort_keys=True))
 
 
+@cli.command()
+@click.option("--days", type=click.IntRange(1, 250), default=1, show_default=True,
+              help="Trading days to simulate (weekdays from 2026-03-02).")  # fmt: skip
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same events.")
+def demo(days: int, seed: int) -> None:
+    """Record a simulated, audited trading day into an empty ledger, verify it, summarise it.
+
+    Market data, model decisions, risk and RTS 6 pre-trade checks (some failing),
+    orders and executions on real instruments and venues (an OTC FX forward with
+    an EZ ISIN among them), a canary deployment rolled back after a latency breach,
+    an emergency change approved afterwards, and a shadow-mode comparison. It runs
+    on the embedded default; the database is migrated first if it is new.
+
+    Example:
+
+        regledger demo --days 2 --seed 11
+    """
+    settings = _settings()
+    with open_store(settings) as store:
+        store.migrate()
+        recorded = store.max_position()
+    if recorded is not None:
+        raise CommandError(
+            f"{redact_url(settings.database_url)} already holds {recorded + 1:,} events; the "
+            "demo records into an empty ledger: set REGLEDGER_DATABASE_URL to a new file"
+        )
+    with _trail(settings) as trail:
+        if err.is_terminal:
+            with _progress("recording", unit="steps") as advance:
+                summary = run_demo(trail, days=days, seed=seed, progress=advance)
+        else:
+            summary = run_demo(trail, days=days, seed=seed)
+    report = verify_ledger(settings)
+    _print_demo(summary, report)
+    sys.exit(0 if report.ok else 1)
+
+
+def _print_demo(summary: DemoSummary, report: VerifyReport) -> None:
+    table = Table(
+        title=f"events by type ({summary.first_day} to {summary.last_day})", box=box.SIMPLE
+    )
+    table.add_column("event")
+    table.add_column("count", justify="right")
+    for name, count in summary.events_by_type.items():
+        table.add_row(name, f"{count:,}")
+    Console().print(table)
+    click.echo(
+        f"recorded:  {summary.total_events:,} events over {summary.days} day(s), "
+        f"seed {summary.seed}"
+    )
+    click.echo(
+        f"trading:   {summary.decisions:,} decisions, {summary.orders_placed:,} orders placed, "
+        f"{summary.orders_blocked:,} blocked by {summary.failed_checks:,} failed pre-trade checks, "
+        f"{summary.executions:,} executions, {summary.risk_breaches:,} risk breaches"
+    )
+    click.echo(
+        f"changes:   {summary.rollbacks:,} rollback(s); "
+        "see `regledger events --type Rollback.Executed`"
+    )
+    _print_report(report)
+
+
 def _aggregate(text: str) -> str:
     try:
         return aggregate_id(text)
@@ -388,13 +451,13 @@ def _require_schema(settings: Settings) -> None:
 class _progress:
     """A rich progress bar (stderr by default); yields ``advance(done, total)``."""
 
-    def __init__(self, label: str, console: Console | None = None) -> None:
+    def __init__(self, label: str, console: Console | None = None, unit: str = "events") -> None:
         self._bar = Progress(
             TextColumn(label),
             BarColumn(),
             TaskProgressColumn(),
             MofNCompleteColumn(),  # copes with a total not known yet
-            TextColumn("events"),
+            TextColumn(unit),
             TimeRemainingColumn(),
             console=console or err,
             transient=True,

@@ -142,3 +142,22 @@ def test_progress_bar_renders_on_a_terminal(url: str, store: ChainStore) -> None
     assert report.ok
     assert seen[-1] == (40, 40)
     assert "40/40" in screen.getvalue()
+
+
+def test_demo_records_verifies_and_summarises(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["demo", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert "recorded:  1,810 events over 1 day(s), seed 7" in result.output
+    assert (
+        "trading:   345 decisions, 158 orders placed, 10 blocked by 10 failed pre-trade "
+        "checks, 220 executions, 3 risk breaches"
+    ) in result.output
+    assert "checked:   1,810 events (positions 0..1809)" in result.output
+    assert "result:    INTACT" in result.output
+    again = CliRunner().invoke(cli, ["demo"])
+    assert again.exit_code == 2
+    assert again.output.endswith(
+        "already holds 1,810 events; the demo records into an empty ledger: set "
+        "REGLEDGER_DATABASE_URL to a new file\n"
+    )
