@@ -420,10 +420,8 @@ class AuditTrail(Application[UUID]):
         occurred_at: datetime | str,
         source_event_id: str | None = None,
     ) -> UUID:
-        deployment: Deployment = self.repository.get(deployment_id)
-        deployment.approve(**_common(actor, occurred_at, source_event_id))
-        self.save(deployment)
-        return deployment.id
+        """Approve (or, for a started emergency change, approve retroactively)."""
+        return self._advance(deployment_id, "approve", actor, occurred_at, source_event_id)
 
     def start_deployment(
         self,
@@ -433,10 +431,7 @@ class AuditTrail(Application[UUID]):
         occurred_at: datetime | str,
         source_event_id: str | None = None,
     ) -> UUID:
-        deployment: Deployment = self.repository.get(deployment_id)
-        deployment.start(**_common(actor, occurred_at, source_event_id))
-        self.save(deployment)
-        return deployment.id
+        return self._advance(deployment_id, "start", actor, occurred_at, source_event_id)
 
     def promote_deployment(
         self,
@@ -446,8 +441,20 @@ class AuditTrail(Application[UUID]):
         occurred_at: datetime | str,
         source_event_id: str | None = None,
     ) -> UUID:
+        return self._advance(deployment_id, "promote", actor, occurred_at, source_event_id)
+
+    def _advance(
+        self,
+        deployment_id: UUID,
+        step: str,
+        actor: object,
+        occurred_at: object,
+        source_event_id: object,
+    ) -> UUID:
+        """One lifecycle step of a deployment: its rules are the aggregate's."""
+        common = _common(actor, occurred_at, source_event_id)
         deployment: Deployment = self.repository.get(deployment_id)
-        deployment.promote(**_common(actor, occurred_at, source_event_id))
+        getattr(deployment, step)(**common)
         self.save(deployment)
         return deployment.id
 
