@@ -21,10 +21,12 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
+from . import tree
 from .chain import ChainHead, LedgerRecord, Link, seal
 from .errors import (
     AppendTimeoutError,
     ConfigurationError,
+    LedgerError,
     StorePermissionError,
     StoreUnavailableError,
 )
@@ -180,15 +182,18 @@ class PostgresChainStore(ChainStore):
         validator: BatchValidator,
         tracking: Tracking | None,
     ) -> list[int]:
-        cur, head_cur = conn.cursor(), conn.cursor()
+        cur, head_cur, block_cur = conn.cursor(), conn.cursor(), conn.cursor(binary=True)
         try:
-            # One round trip: begin, bound the wait, take the lock, read head and clock.
+            # One round trip: begin, bound the wait, take the lock, read head and clock,
+            # and the hashes of the unfinished tree block at the head.
             with conn.pipeline():
                 cur.execute("BEGIN")
                 cur.execute(Q["lock_timeout"], {"timeout": f"{self._lock_timeout_ms}ms"})
                 cur.execute(Q["append_lock"], prepare=True)
                 head_cur.execute(Q["head_and_clock"], prepare=True)
+                block_cur.execute(Q["open_block"], prepare=True)
             now_us, last, last_hash, last_time = head_cur.fetchone() or (0, None, b"", 0)
+            open_block = [row[0] for row in block_cur.fetchall()]
         except pg_errors.LockNotAvailable as exc:
             raise AppendTimeoutError(
                 f"another writer held the append lock of {redact_url(self.url)} for more "
@@ -205,6 +210,7 @@ class PostgresChainStore(ChainStore):
                 self._check_versions(cur, checked)
             if tracking is not None:
                 self._insert_tracking(cur, tracking)
+            hashes: list[bytes] = []
             if events:
                 # Validate and seal chunk by chunk into the COPY: our CPU work overlaps
                 # the server's inserts of the previous chunk. A bad event aborts the COPY.
@@ -218,9 +224,13 @@ class PostgresChainStore(ChainStore):
                         )
                         batch = seal(head, chunk, now_us)
                         head = batch.head
+                        hashes += [r.hash for r in batch.records]
                         copy.write(copy_rows(batch.records, [e.body for e in chunk]))
                     copy.write(_COPY_TRAILER)
+            nodes = self._tree_nodes(cur, first, hashes, open_block)
             with conn.pipeline():
+                if nodes:
+                    cur.execute(Q["insert_tree_nodes"], _node_columns(nodes))
                 if events:
                     cur.execute(Q["notify"])
                 cur.execute("COMMIT")
@@ -230,6 +240,24 @@ class PostgresChainStore(ChainStore):
                 "already recorded; nothing of the batch was stored"
             ) from exc
         return list(range(first, head.next_position))
+
+    @staticmethod
+    def _tree_nodes(
+        cur: psycopg.Cursor[Any], first: int, hashes: list[bytes], open_block: list[bytes]
+    ) -> list[tuple[int, int, bytes]]:
+        """The tree nodes this batch completes (docs/FORMAT.md section 5)."""
+        if first - first % tree.TILE_WIDTH + len(open_block) != first:
+            raise LedgerError(
+                f"the open tree block before position {first} holds {len(open_block)} events; "
+                "the log is not gapless: run `regledger verify`"
+            )
+        levels = tree.OverlayLevels(
+            lambda level, start, end: _stored_hashes(cur, level, start, end),
+            first,
+            hashes,
+            open_block,
+        )
+        return tree.completed_nodes(levels, first, first + len(hashes))
 
     @staticmethod
     def _check_versions(cur: psycopg.Cursor[Any], events: Sequence[PreparedEvent]) -> None:
@@ -275,6 +303,25 @@ class PostgresChainStore(ChainStore):
         with self._connection() as conn, conn.cursor(binary=True) as cur:
             cur.execute(Q["records_of"], {"originator_id": originator_id}, prepare=True)
             return [LedgerRecord(*row) for row in cur]
+
+    def stored_hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        with self._connection() as conn, conn.cursor(binary=True) as cur:
+            return _stored_hashes(cur, level, start, end)
+
+    def backfill_tree(self) -> int:
+        with self._connection() as conn, conn.transaction(), conn.cursor(binary=True) as cur:
+            cur.execute(Q["append_lock"])
+            last = cur.execute(Q["max_position"]).fetchone()
+            size = 0 if last is None or last[0] is None else last[0] + 1
+            count = cur.execute(Q["tree_node_count"]).fetchone()
+            done = (count[0] if count else 0) * tree.TILE_WIDTH
+            levels = tree.OverlayLevels(
+                lambda level, start, end: _stored_hashes(cur, level, start, end), size, ()
+            )
+            nodes = tree.completed_nodes(levels, done, size)
+            if nodes:
+                cur.execute(Q["insert_tree_nodes"], _node_columns(nodes))
+        return len(nodes)
 
     def max_position(self) -> int | None:
         with self._connection() as conn:
@@ -386,6 +433,22 @@ class PostgresChainStore(ChainStore):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _stored_hashes(cur: psycopg.Cursor[Any], level: int, start: int, end: int) -> list[bytes]:
+    if level == 0:
+        cur.execute(Q["event_hashes"], {"start": start, "end": end}, prepare=True)
+    else:
+        cur.execute(Q["tree_nodes"], {"level": level, "start": start, "end": end}, prepare=True)
+    return [bytes(row[0]) for row in cur.fetchall()]
+
+
+def _node_columns(nodes: list[tuple[int, int, bytes]]) -> dict[str, list[Any]]:
+    return {
+        "levels": [n[0] for n in nodes],
+        "idxs": [n[1] for n in nodes],
+        "hashes": [n[2] for n in nodes],
+    }
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
+from . import tree
 from .chain import ChainHead, LedgerRecord, Link, links_of, seal
 from .errors import AppendTimeoutError, StoreUnavailableError
 from .settings import Settings
@@ -89,6 +90,7 @@ class SQLiteChainStore(ChainStore):
             head = ChainHead() if row is None else ChainHead(row[0] + 1, row[1], row[2])
             batch = seal(head, prepared, time.time_ns() // 1000)
             conn.executemany(Q["insert_event"], batch.records)
+            self._store_tree_nodes(conn, head.next_position, [r.hash for r in batch.records])
             if tracking is not None:
                 self._insert_tracking(conn, tracking)
             conn.execute("COMMIT")
@@ -128,6 +130,49 @@ class SQLiteChainStore(ChainStore):
     def records_of(self, originator_id: str) -> list[LedgerRecord]:
         rows = self._conn().execute(Q["records_of"], {"originator_id": originator_id})
         return [LedgerRecord(*row) for row in rows]
+
+    def stored_hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        return self._stored_hashes(self._conn(), level, start, end)
+
+    @staticmethod
+    def _stored_hashes(conn: sqlite3.Connection, level: int, start: int, end: int) -> list[bytes]:
+        if level == 0:
+            rows = conn.execute(Q["event_hashes"], {"start": start, "end": end})
+        else:
+            rows = conn.execute(Q["tree_nodes"], {"level": level, "start": start, "end": end})
+        return [row[0] for row in rows]
+
+    def _store_tree_nodes(
+        self, conn: sqlite3.Connection, first: int, hashes: Sequence[bytes]
+    ) -> None:
+        """Inside the append transaction: the tree nodes this batch completes."""
+        block_start = first - first % tree.TILE_WIDTH
+        levels = tree.OverlayLevels(
+            lambda level, start, end: self._stored_hashes(conn, level, start, end),
+            first,
+            hashes,
+            self._stored_hashes(conn, 0, block_start, first),
+        )
+        nodes = tree.completed_nodes(levels, first, first + len(hashes))
+        conn.executemany(Q["insert_tree_node"], nodes)
+
+    def backfill_tree(self) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute(Q["max_position"]).fetchone()[0]
+            size = 0 if last is None else last + 1
+            done = conn.execute(Q["tree_node_count"]).fetchone()[0] * tree.TILE_WIDTH
+            levels = tree.OverlayLevels(
+                lambda level, start, end: self._stored_hashes(conn, level, start, end), size, ()
+            )
+            nodes = tree.completed_nodes(levels, done, size)
+            conn.executemany(Q["insert_tree_node"], nodes)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(nodes)
 
     def max_position(self) -> int | None:
         value: int | None = self._conn().execute(Q["max_position"]).fetchone()[0]

@@ -18,6 +18,7 @@ from typing import Self
 
 from eventsourcing.persistence import StoredEvent, Tracking
 
+from . import tree
 from .chain import ChainFault, ChainHead, LedgerRecord, Link, diagnose_mismatch
 from .errors import MigrationError
 from .validation import BatchValidator
@@ -172,6 +173,28 @@ class ChainStore(ABC):
             record, self.position_of_hash, self.position_of_prev_hash, self.record_at
         )
 
+    # --- the Merkle tree (ledger/tree.py) ------------------------------------------------
+
+    @abstractmethod
+    def stored_hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        """Level 0: event hashes of positions [start, end); level 8k: stored tree nodes."""
+
+    def tree_root(self, size: int) -> bytes:
+        """The RFC 9162 tree head of the first ``size`` events."""
+        return tree.tree_root(tree.CachedLevels(self.stored_hashes), size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The proof that event ``index`` is in the tree of the first ``size`` events."""
+        return tree.inclusion_proof(tree.CachedLevels(self.stored_hashes), index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The proof that the tree of ``old_size`` events is a prefix of ``new_size``'s."""
+        return tree.consistency_proof(tree.CachedLevels(self.stored_hashes), old_size, new_size)
+
+    @abstractmethod
+    def backfill_tree(self) -> int:
+        """Store the tree nodes missing for events recorded before the tree existed."""
+
     # --- tracking --------------------------------------------------------------------
 
     @abstractmethod
@@ -226,6 +249,8 @@ class ChainStore(ABC):
             applied.append(migration)
             if on_applied is not None:
                 on_applied(migration)
+        if applied:
+            self.backfill_tree()  # a log recorded before the tree existed gets its nodes
         return applied
 
     @abstractmethod

@@ -74,6 +74,28 @@ SELECT position, originator_id, originator_version, topic, state,
        (extract(epoch FROM recorded_at) * 1000000)::int8, prev_hash, hash
 FROM ledger_events WHERE originator_id = %(originator_id)s ORDER BY originator_version
 
+-- name: event_hashes
+SELECT hash FROM ledger_events WHERE position >= %(start)s AND position < %(end)s
+ORDER BY position
+
+-- name: tree_nodes
+SELECT hash FROM ledger_tree_nodes
+WHERE level = %(level)s AND idx >= %(start)s AND idx < %(end)s ORDER BY idx
+
+-- name: tree_node_count
+SELECT count(*) FROM ledger_tree_nodes WHERE level = 8
+
+-- name: open_block
+-- Under the append lock: the hashes of the unfinished 256-event block at the head,
+-- which the batch's first completed tree node needs (docs/FORMAT.md section 5).
+SELECT hash FROM ledger_events
+WHERE position >= (SELECT (coalesce(max(position), -1) + 1) / 256 * 256 FROM ledger_events)
+ORDER BY position
+
+-- name: insert_tree_nodes
+INSERT INTO ledger_tree_nodes (level, idx, hash)
+SELECT * FROM unnest(%(levels)s::int2[], %(idxs)s::int8[], %(hashes)s::bytea[])
+
 -- name: max_position
 SELECT max(position) FROM ledger_events
 

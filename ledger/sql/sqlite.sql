@@ -44,6 +44,19 @@ LIMIT :limit
 SELECT position, originator_id, originator_version, topic, state, recorded_at, prev_hash, hash
 FROM ledger_events WHERE originator_id = :originator_id ORDER BY originator_version
 
+-- name: event_hashes
+SELECT hash FROM ledger_events WHERE position >= :start AND position < :end ORDER BY position
+
+-- name: tree_nodes
+SELECT hash FROM ledger_tree_nodes WHERE level = :level AND idx >= :start AND idx < :end
+ORDER BY idx
+
+-- name: tree_node_count
+SELECT count(*) FROM ledger_tree_nodes WHERE level = 8
+
+-- name: insert_tree_node
+INSERT INTO ledger_tree_nodes (level, idx, hash) VALUES (?, ?, ?)
+
 -- name: max_position
 SELECT max(position) FROM ledger_events
 

@@ -48,11 +48,12 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ["pending", "0001_ledger_events.sql"],
         ["pending", "0002_append_only.sql"],
         ["pending", "0003_tracking.sql"],
+        ["pending", "0004_tree_tiles.sql"],
     ]
     migrated = runner.invoke(cli, ["db", "migrate"])
     assert migrated.exit_code == 0
     assert migrated.output.endswith(
-        f"3 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
+        f"4 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
     )
     again = runner.invoke(cli, ["db", "migrate"])
     assert again.output.startswith("0 migration(s) applied")
@@ -60,7 +61,7 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         line.split()[0]
         for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()
     ]
-    assert states == ["applied", "applied", "applied"]
+    assert states == ["applied"] * 4
 
 
 def test_verify_intact_log(url: str, store: ChainStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +111,7 @@ def test_unmigrated_database_says_to_migrate(
     result = CliRunner().invoke(cli, ["verify"])
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: sqlite:///{tmp_path / 'new.db'} has 3 pending migration(s) "
+        f"Error: sqlite:///{tmp_path / 'new.db'} has 4 pending migration(s) "
         "(first: 0001_ledger_events.sql); run `regledger db migrate`\n"
     )
 

@@ -39,6 +39,7 @@ def test_fresh_database_lists_everything_pending(tmp_path: Path) -> None:
             "0001_ledger_events.sql",
             "0002_append_only.sql",
             "0003_tracking.sql",
+            "0004_tree_tiles.sql",
         ]
 
 

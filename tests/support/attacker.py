@@ -20,8 +20,13 @@ class Attacker:
                 url.removeprefix("sqlite:///"), isolation_level=None
             )
             # Whoever holds the file can drop the triggers.
-            self._sqlite.execute("DROP TRIGGER ledger_events_no_update")
-            self._sqlite.execute("DROP TRIGGER ledger_events_no_delete")
+            for trigger in (
+                "ledger_events_no_update",
+                "ledger_events_no_delete",
+                "ledger_tree_nodes_no_update",
+                "ledger_tree_nodes_no_delete",
+            ):
+                self._sqlite.execute(f"DROP TRIGGER IF EXISTS {trigger}")
             self._pg: psycopg.Connection[Any] | None = None
         else:
             self._sqlite = None
