@@ -111,7 +111,12 @@ class PostgresChainStore(ChainStore):
 
     backend = "postgres"
 
-    def __init__(self, settings: Settings, *, min_size: int = 1) -> None:
+    def __init__(
+        self, settings: Settings, *, min_size: int = 1, maintain_tree: bool = True
+    ) -> None:
+        # maintain_tree=False exists to measure what tree upkeep costs (bench/proofs.py);
+        # a store without it cannot prove anything it records meanwhile.
+        self.maintain_tree = maintain_tree
         self.url = settings.database_url
         self._lock_timeout_ms = round(settings.lock_timeout_s * 1000)
         try:
@@ -191,9 +196,10 @@ class PostgresChainStore(ChainStore):
                 cur.execute(Q["lock_timeout"], {"timeout": f"{self._lock_timeout_ms}ms"})
                 cur.execute(Q["append_lock"], prepare=True)
                 head_cur.execute(Q["head_and_clock"], prepare=True)
-                block_cur.execute(Q["open_block"], prepare=True)
+                if self.maintain_tree:
+                    block_cur.execute(Q["open_block"], prepare=True)
             now_us, last, last_hash, last_time = head_cur.fetchone() or (0, None, b"", 0)
-            open_block = [row[0] for row in block_cur.fetchall()]
+            open_block = [row[0] for row in block_cur.fetchall()] if self.maintain_tree else []
         except pg_errors.LockNotAvailable as exc:
             raise AppendTimeoutError(
                 f"another writer held the append lock of {redact_url(self.url)} for more "
@@ -227,7 +233,7 @@ class PostgresChainStore(ChainStore):
                         hashes += [r.hash for r in batch.records]
                         copy.write(copy_rows(batch.records, [e.body for e in chunk]))
                     copy.write(_COPY_TRAILER)
-            nodes = self._tree_nodes(cur, first, hashes, open_block)
+            nodes = self._tree_nodes(cur, first, hashes, open_block) if self.maintain_tree else []
             with conn.pipeline():
                 if nodes:
                     cur.execute(Q["insert_tree_nodes"], _node_columns(nodes))
