@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,10 @@ from domain.application import AuditTrail
 from domain.errors import DomainError
 from ledger import LedgerError, Settings, open_store
 from ledger.canonical import GENESIS_PREV_HASH, datetime_to_micros
+from ledger.checkpoint import Checkpoint, split_note
+from ledger.checkpointing import check_against, issue_checkpoint
+from ledger.keys import VerifierKey, generate, load_signer, verifiers_from, write_signer
+from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.settings import redact_url
 from ledger.verify import VerifyReport, verify_ledger
 
@@ -117,8 +122,19 @@ def db_migrate(list_only: bool) -> None:
 @click.option("--from", "first", type=int, default=0, show_default=True, help="First position.")
 @click.option("--to", "last", type=int, default=None, help="Last position [default: the head].")
 @click.option("--jobs", type=int, default=None, help="Worker processes (PostgreSQL, large logs).")
+@click.option("--checkpoint", "checkpoint_file", default=None, type=click.Path(exists=True),
+              help="Also check the log against this signed checkpoint note.")  # fmt: skip
+@click.option("--key", "key_texts", multiple=True,
+              help="Trusted verifier key (vkey text or file); repeat for rotation.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def verify(first: int, last: int | None, jobs: int | None, as_json: bool) -> None:
+def verify(
+    first: int,
+    last: int | None,
+    jobs: int | None,
+    checkpoint_file: str | None,
+    key_texts: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Recompute every hash and link of the log and check positions are gapless.
 
     Exit status 0: intact; 1: broken (the first bad position and what is wrong);
@@ -131,16 +147,47 @@ def verify(first: int, last: int | None, jobs: int | None, as_json: bool) -> Non
     """
     settings = _settings()
     _require_schema(settings)
+    if checkpoint_file is not None and not key_texts:
+        raise CommandError("--checkpoint needs --key: the verifier key you trust")
     if as_json or not err.is_terminal:
         report = verify_ledger(settings, first=first, last=last, jobs=jobs)
     else:
         with _progress("verifying") as advance:
             report = verify_ledger(settings, first=first, last=last, jobs=jobs, progress=advance)
+    mismatch = None
+    checked: dict[str, Any] | None = None
+    if checkpoint_file is not None:
+        note = Path(checkpoint_file).read_text(encoding="utf-8")
+        with open_store(settings) as store:
+            cp, mismatch = check_against(store, note, _verifier_keys(key_texts))
+        checked = {
+            "origin": cp.origin,
+            "size": cp.size,
+            "root": cp.root.hex(),
+            "ok": mismatch is None,
+            "mismatch": None
+            if mismatch is None
+            else {"kind": mismatch.kind, "detail": mismatch.detail},
+        }
     if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2))
+        click.echo(json.dumps({**report.as_json(), "checkpoint": checked}, indent=2))
     else:
         _print_report(report)
-    sys.exit(0 if report.ok else 1)
+        if checked is not None:
+            verdict = "MATCHES" if mismatch is None else f"MISMATCH ({mismatch.kind})"
+            click.echo(f"checkpoint: {verdict}: {checked['origin']} size {checked['size']:,}")
+            if mismatch is not None:
+                click.echo(f"detail:    {mismatch.detail}")
+    sys.exit(0 if report.ok and mismatch is None else 1)
+
+
+def _verifier_keys(texts: tuple[str, ...]) -> tuple[VerifierKey, ...]:
+    """Verifier keys from vkey lines or files holding them."""
+    lines: list[str] = []
+    for text in texts:
+        path = Path(text)
+        lines += path.read_text(encoding="utf-8").split() if path.is_file() else [text]
+    return verifiers_from(lines)
 
 
 def output_format(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -436,6 +483,131 @@ def _trail(settings: Settings) -> Iterator[AuditTrail]:
         yield trail
     finally:
         trail.close()
+
+
+@cli.group(cls=LedgerGroup)
+def keys() -> None:
+    """Ed25519 keys for signed checkpoints (C2SP signed-note format).
+
+    Example:
+
+        regledger keys generate regledger.example/ledger --out ledger.key
+    """
+
+
+@keys.command("generate")
+@click.argument("name")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Private key file to create (mode 0600; never overwritten).")  # fmt: skip
+def keys_generate(name: str, out: str) -> None:
+    """Generate a signing key NAME; write it to --out, print its verifier key.
+
+    Give the verifier key (one line) to auditors through a channel you do not
+    control alone; keep the private key file secret. Rotate by generating a new
+    key: verifiers accept several keys.
+
+    Example:
+
+        regledger keys generate regledger.example/ledger --out ledger.key > ledger.vkey
+    """
+    signer = generate(name)
+    try:
+        write_signer(out, signer)
+    except FileExistsError:
+        raise CommandError(
+            f"{out} already exists; keys are never overwritten: choose another --out"
+        ) from None
+    click.echo(signer.verifier().encode())
+    err.print(f"private key written to {out} (mode 0600); the line above is the verifier key")
+
+
+@cli.command()
+@click.option(
+    "--key-file", default=None, help="Private key file [default: $REGLEDGER_SIGNING_KEY]."
+)
+@click.option(
+    "--out", default=None, type=click.Path(dir_okay=False), help="Also write the note here."
+)
+def checkpoint(key_file: str | None, out: str | None) -> None:
+    """Sign a checkpoint of the whole log (size and Merkle root) and store it.
+
+    Before signing, the ledger proves the new tree consistent with the last
+    checkpoint it issued, and refuses to sign if it is not (events removed or
+    changed). The origin comes from REGLEDGER_LOG_ORIGIN.
+
+    Example:
+
+        regledger checkpoint --key-file ledger.key --out checkpoint.note
+    """
+    settings = _settings()
+    _require_schema(settings)
+    signer = load_signer(key_file)
+    with open_store(settings) as store:
+        note = issue_checkpoint(store, signer, settings.log_origin)
+    if out is not None:
+        Path(out).write_text(note, encoding="utf-8")
+    click.echo(note, nl=False)
+
+
+@cli.command()
+@click.argument("position", type=int)
+@click.option("--checkpoint", "checkpoint_file", default=None, type=click.Path(exists=True),
+              help="Prove against this checkpoint note [default: the latest issued].")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def prove(position: int, checkpoint_file: str | None, as_json: bool) -> None:
+    """Print the RFC 9162 inclusion proof of one event in a checkpoint's tree.
+
+    The proof is checked against the checkpoint's root before it is printed.
+
+    Example:
+
+        regledger prove 41 --checkpoint checkpoint.note --json
+    """
+    settings = _settings()
+    _require_schema(settings)
+    with open_store(settings) as store:
+        note = (
+            Path(checkpoint_file).read_text(encoding="utf-8")
+            if checkpoint_file is not None
+            else store.latest_checkpoint()
+        )
+        if note is None:
+            raise CommandError(
+                f"no checkpoint has been issued to prove position {position} against; run "
+                "`regledger checkpoint` first"
+            )
+        cp = Checkpoint.parse(split_note(note)[0])
+        if not 0 <= position < cp.size:
+            raise CommandError(
+                f"position {position} is outside the checkpoint's tree of {cp.size:,} events "
+                f"(0..{cp.size - 1}); issue a newer checkpoint"
+            )
+        record = store.record_at(position)
+        if record is None:
+            raise CommandError(f"there is no event at position {position}")
+        proof = store.inclusion_proof(position, cp.size)
+    leaf = leaf_hash(record.hash)
+    verify_inclusion(position, cp.size, leaf, proof, cp.root)
+    result = {
+        "origin": cp.origin,
+        "tree_size": cp.size,
+        "root": cp.root.hex(),
+        "position": position,
+        "event_hash": record.hash.hex(),
+        "leaf_hash": leaf.hex(),
+        "proof": [p.hex() for p in proof],
+        "verified": True,
+    }
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        if key == "proof":
+            click.echo(f"{'proof:':12}{len(proof)} hashes, leaf to root:")
+            for node in proof:
+                click.echo(f"            {node.hex()}")
+        else:
+            click.echo(f"{key + ':':12}{value}")
 
 
 def _require_schema(settings: Settings) -> None:

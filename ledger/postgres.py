@@ -314,6 +314,15 @@ class PostgresChainStore(ChainStore):
         with self._connection() as conn, conn.cursor(binary=True) as cur:
             return _stored_hashes(cur, level, start, end)
 
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        with self._connection() as conn:
+            conn.execute(Q["insert_checkpoint"], {"size": size, "root": root, "note": note})
+
+    def latest_checkpoint(self) -> str | None:
+        with self._connection() as conn:
+            row = conn.execute(Q["latest_checkpoint"]).fetchone()
+        return None if row is None else str(row[0])
+
     def backfill_tree(self) -> int:
         with self._connection() as conn, conn.transaction(), conn.cursor(binary=True) as cur:
             cur.execute(Q["append_lock"])

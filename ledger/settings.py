@@ -21,6 +21,8 @@ ENV_VARS = (
     "REGLEDGER_MAX_EVENT_BYTES",
     "REGLEDGER_POOL_SIZE",
     "REGLEDGER_LOCK_TIMEOUT",
+    "REGLEDGER_LOG_ORIGIN",
+    "REGLEDGER_SIGNING_KEY",
 )
 
 
@@ -36,6 +38,7 @@ class Settings:
     max_event_bytes: int = 1_048_576
     pool_size: int = 8
     lock_timeout_s: float = 30.0
+    log_origin: str = "regledger.invalid/ledger"
 
     @property
     def backend(self) -> str:
@@ -60,6 +63,7 @@ class Settings:
             max_event_bytes=_number(env, "REGLEDGER_MAX_EVENT_BYTES", int, 1_048_576),
             pool_size=_number(env, "REGLEDGER_POOL_SIZE", int, 8),
             lock_timeout_s=_number(env, "REGLEDGER_LOCK_TIMEOUT", float, 30.0),
+            log_origin=env.get("REGLEDGER_LOG_ORIGIN") or "regledger.invalid/ledger",
         )
         settings.backend  # noqa: B018 - validates the URL early
         return settings

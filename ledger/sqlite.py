@@ -156,6 +156,20 @@ class SQLiteChainStore(ChainStore):
         nodes = tree.completed_nodes(levels, first, first + len(hashes))
         conn.executemany(Q["insert_tree_node"], nodes)
 
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(Q["insert_checkpoint"], {"size": size, "root": root, "note": note})
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def latest_checkpoint(self) -> str | None:
+        row = self._conn().execute(Q["latest_checkpoint"]).fetchone()
+        return None if row is None else str(row[0])
+
     def backfill_tree(self) -> int:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")

@@ -192,6 +192,14 @@ class ChainStore(ABC):
         return tree.consistency_proof(tree.CachedLevels(self.stored_hashes), old_size, new_size)
 
     @abstractmethod
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        """Store a signed checkpoint note (append-only)."""
+
+    @abstractmethod
+    def latest_checkpoint(self) -> str | None:
+        """The signed note of the largest checkpoint issued, if any."""
+
+    @abstractmethod
     def backfill_tree(self) -> int:
         """Store the tree nodes missing for events recorded before the tree existed."""
 

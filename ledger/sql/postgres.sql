@@ -96,6 +96,12 @@ ORDER BY position
 INSERT INTO ledger_tree_nodes (level, idx, hash)
 SELECT * FROM unnest(%(levels)s::int2[], %(idxs)s::int8[], %(hashes)s::bytea[])
 
+-- name: insert_checkpoint
+INSERT INTO ledger_checkpoints (size, root, note) VALUES (%(size)s, %(root)s, %(note)s)
+
+-- name: latest_checkpoint
+SELECT note FROM ledger_checkpoints ORDER BY size DESC, id DESC LIMIT 1
+
 -- name: max_position
 SELECT max(position) FROM ledger_events
 

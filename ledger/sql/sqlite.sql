@@ -57,6 +57,12 @@ SELECT count(*) FROM ledger_tree_nodes WHERE level = 8
 -- name: insert_tree_node
 INSERT INTO ledger_tree_nodes (level, idx, hash) VALUES (?, ?, ?)
 
+-- name: insert_checkpoint
+INSERT INTO ledger_checkpoints (size, root, note) VALUES (:size, :root, :note)
+
+-- name: latest_checkpoint
+SELECT note FROM ledger_checkpoints ORDER BY size DESC, id DESC LIMIT 1
+
 -- name: max_position
 SELECT max(position) FROM ledger_events
 

@@ -111,4 +111,7 @@ def test_projection_runner_follows_the_ledger(url: str) -> None:
         assert runner.view.seen.wait(timeout=10)
         assert runner.view.limits == [10, 20]
         assert runner.view.max_tracking_id("Desks") == 3
+    # The runner builds the view through a factory of its own and never closes its
+    # store: close it, or its pool's threads outlive the test.
+    runner.view.store.close()
     app.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from console.cli import _progress, cli
 from ledger import Settings
+from ledger.merkle import verify_inclusion
 from ledger.recorders import ChainedApplicationRecorder
 from ledger.store import ChainStore
 from ledger.verify import verify_ledger
@@ -49,11 +51,12 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ["pending", "0002_append_only.sql"],
         ["pending", "0003_tracking.sql"],
         ["pending", "0004_tree_tiles.sql"],
+        ["pending", "0005_checkpoints.sql"],
     ]
     migrated = runner.invoke(cli, ["db", "migrate"])
     assert migrated.exit_code == 0
     assert migrated.output.endswith(
-        f"4 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
+        f"5 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
     )
     again = runner.invoke(cli, ["db", "migrate"])
     assert again.output.startswith("0 migration(s) applied")
@@ -61,7 +64,7 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         line.split()[0]
         for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()
     ]
-    assert states == ["applied"] * 4
+    assert states == ["applied"] * 5
 
 
 def test_verify_intact_log(url: str, store: ChainStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,7 +114,7 @@ def test_unmigrated_database_says_to_migrate(
     result = CliRunner().invoke(cli, ["verify"])
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: sqlite:///{tmp_path / 'new.db'} has 4 pending migration(s) "
+        f"Error: sqlite:///{tmp_path / 'new.db'} has 5 pending migration(s) "
         "(first: 0001_ledger_events.sql); run `regledger db migrate`\n"
     )
 
@@ -161,4 +164,47 @@ def test_demo_records_verifies_and_summarises(url: str, monkeypatch: pytest.Monk
     assert again.output.endswith(
         "already holds 1,810 events; the demo records into an empty ledger: set "
         "REGLEDGER_DATABASE_URL to a new file\n"
+    )
+
+
+def test_keys_checkpoint_and_prove(
+    url: str, store: ChainStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ChainedApplicationRecorder(store).insert_events(make_events(300))
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", url)
+    monkeypatch.setenv("REGLEDGER_LOG_ORIGIN", "regledger.test/ledger")
+    runner = CliRunner()
+    key_file = tmp_path / "ledger.key"
+    made = runner.invoke(cli, ["keys", "generate", "regledger.test/ledger", "--out", str(key_file)])
+    assert made.exit_code == 0, made.output
+    vkey = made.output.splitlines()[0]
+    assert vkey.startswith("regledger.test/ledger+")
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(cli, ["keys", "generate", "x", "--out", str(key_file)])
+    assert again.exit_code == 2  # an existing key is never overwritten
+
+    signed = runner.invoke(cli, ["checkpoint", "--key-file", str(key_file)])
+    assert signed.exit_code == 0, signed.output
+    lines = signed.output.split("\n")
+    assert lines[:2] == ["regledger.test/ledger", "300"]
+    assert bytes.fromhex(store.tree_root(300).hex()) == base64.b64decode(lines[2])
+    assert lines[4].startswith("— regledger.test/ledger ")
+    assert store.latest_checkpoint() == signed.output
+
+    proof = runner.invoke(cli, ["prove", "257", "--json"])
+    assert proof.exit_code == 0, proof.output
+    shown = json.loads(proof.output)
+    assert (shown["tree_size"], shown["position"], shown["verified"]) == (300, 257, True)
+    verify_inclusion(
+        257,
+        300,
+        bytes.fromhex(shown["leaf_hash"]),
+        [bytes.fromhex(h) for h in shown["proof"]],
+        store.tree_root(300),
+    )
+    outside = runner.invoke(cli, ["prove", "300"])
+    assert outside.exit_code == 2
+    assert outside.output == (
+        "Error: position 300 is outside the checkpoint's tree of 300 events (0..299); "
+        "issue a newer checkpoint\n"
     )

@@ -40,6 +40,7 @@ def test_fresh_database_lists_everything_pending(tmp_path: Path) -> None:
             "0002_append_only.sql",
             "0003_tracking.sql",
             "0004_tree_tiles.sql",
+            "0005_checkpoints.sql",
         ]
 
 

@@ -1,17 +1,17 @@
 """The tamper matrix: what an attacker with superuser rights could do, and where
 ``verify`` catches it. Triggers are disabled first, as such an attacker would.
 
-Two attacks the hash chain alone cannot see are recorded at the end: cutting off
-the tail, and rewriting every row from some position on with recomputed hashes.
-Both are detected only against a signed checkpoint (Merkle tree + signed
-checkpoints, a later issue); the tests pin down today's limit so it cannot be
-forgotten.
+Two attacks the hash chain alone cannot see come at the end: cutting off the tail,
+and rewriting every row from some position on with recomputed hashes. A signed
+checkpoint of the Merkle tree, issued before the attack, catches both; the
+ledger also refuses to sign a new checkpoint over them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +19,13 @@ from click.testing import CliRunner
 from console.cli import cli
 from ledger import FaultKind, Settings
 from ledger.canonical import datetime_to_micros, event_hash
+from ledger.checkpointing import (
+    CheckpointMismatch,
+    InconsistentCheckpointError,
+    check_against,
+    issue_checkpoint,
+)
+from ledger.keys import SignerKey, generate
 from ledger.recorders import ChainedApplicationRecorder
 from ledger.store import ChainStore
 from ledger.verify import verify_ledger
@@ -131,15 +138,36 @@ def test_cli_names_the_first_bad_position_and_exits_1(
     assert "BROKEN at position 77 (gap)" in text.output
 
 
-def test_truncated_tail_needs_a_signed_checkpoint_to_be_seen(url: str, attacker: Attacker) -> None:
-    # Cutting off the last 10 events leaves a shorter chain that is intact in itself.
-    # Only a signed checkpoint of the longer log (a later issue) reveals the loss.
+@pytest.fixture
+def signed(url: str, store: ChainStore, attacker: Attacker) -> tuple[str, SignerKey]:
+    """A checkpoint of the 100-event log, signed before the attack."""
+    signer = generate("regledger.test/ledger")
+    return issue_checkpoint(store, signer, "regledger.test/ledger"), signer
+
+
+def test_truncated_tail_is_invisible_to_the_chain_but_not_to_a_checkpoint(
+    url: str, store: ChainStore, attacker: Attacker, signed: tuple[str, SignerKey]
+) -> None:
+    note, signer = signed
+    # Cutting off the last 10 events leaves a shorter chain that is intact in itself...
     attacker.run("DELETE FROM ledger_events WHERE position >= 90")
     report = verify_ledger(Settings(database_url=url))
     assert (report.ok, report.checked) == (True, 90)
+    # ...but the signed checkpoint of 100 events says what is missing,
+    _, mismatch = check_against(store, note, [signer.verifier()])
+    assert mismatch == CheckpointMismatch(
+        "truncated",
+        "the log holds 90 events but the checkpoint commits to 100: events 90..99 are missing",
+    )
+    # and the ledger refuses to sign a checkpoint of the shorter log.
+    with pytest.raises(InconsistentCheckpointError, match="events were removed"):
+        issue_checkpoint(store, signer, "regledger.test/ledger")
 
 
-def test_rewritten_chain_needs_a_signed_checkpoint_to_be_seen(url: str, attacker: Attacker) -> None:
+def test_rewritten_chain_is_invisible_to_the_chain_but_not_to_a_checkpoint(
+    url: str, store: ChainStore, attacker: Attacker, signed: tuple[str, SignerKey]
+) -> None:
+    note, signer = signed
     # Rewrite every row from 60 on with altered state and recomputed hashes and links.
     prev_hash = bytes(attacker.row(59)[7])
     for position in range(60, EVENTS):
@@ -151,4 +179,40 @@ def test_rewritten_chain_needs_a_signed_checkpoint_to_be_seen(url: str, attacker
             (state, prev_hash, digest, position),
         )
         prev_hash = digest
-    assert verify_ledger(Settings(database_url=url)).ok
+    assert verify_ledger(Settings(database_url=url)).ok  # the chain alone cannot tell
+    _, mismatch = check_against(store, note, [signer.verifier()])
+    assert mismatch is not None and mismatch.kind == "rewritten"
+    assert mismatch.detail.startswith("the first 100 events hash to root ")
+    assert mismatch.detail.endswith(": recorded events were changed")
+    with pytest.raises(InconsistentCheckpointError, match="the log was rewritten"):
+        issue_checkpoint(store, signer, "regledger.test/ledger")
+
+
+def test_cli_verify_against_a_checkpoint(
+    url: str,
+    attacker: Attacker,
+    signed: tuple[str, SignerKey],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    note, signer = signed
+    (tmp_path / "cp.note").write_text(note, encoding="utf-8")
+    monkeypatch.setenv("REGLEDGER_DATABASE_URL", url)
+    args = [
+        "verify",
+        "--checkpoint",
+        str(tmp_path / "cp.note"),
+        "--key",
+        signer.verifier().encode(),
+    ]
+    intact = CliRunner().invoke(cli, args)
+    assert intact.exit_code == 0, intact.output
+    assert "checkpoint: MATCHES: regledger.test/ledger size 100" in intact.output
+    attacker.run("DELETE FROM ledger_events WHERE position >= 95")
+    cut = CliRunner().invoke(cli, args)
+    assert cut.exit_code == 1
+    assert "checkpoint: MISMATCH (truncated): regledger.test/ledger size 100" in cut.output
+    other = generate("regledger.test/ledger").verifier().encode()
+    forged = CliRunner().invoke(cli, [*args[:3], "--key", other])
+    assert forged.exit_code == 2
+    assert forged.output.startswith("Error: ")
