@@ -252,7 +252,7 @@ class Key:
 
 
 def parse_key(text: str) -> Key:
-    parts = text.split("+")
+    parts = text.split("+", 2)  # the base64 key may itself contain "+"
     if len(parts) != 3 or not parts[0] or any(c.isspace() or c < " " for c in parts[0]):
         raise Failure(f"verifier key {text[:60]!r}: expected <name>+<key ID>+<base64 key>")
     name, hex_id, blob = parts
@@ -445,6 +445,8 @@ def check_event(line: bytes, number: int, size: int, root: bytes) -> Event:
         raise Failure(f"{where}: expected exactly the fields {sorted(_EVENT_KEYS)}")
     position = _get(obj, "position", int, where)
     where = f"{EVENTS} line {number} (position {position})"
+    if line not in (json.dumps(obj, ensure_ascii=False).encode(), json.dumps(obj).encode()):
+        raise Failure(f"{where}: not in canonical form (as Python's json.dumps writes it)")
     version, recorded = (_get(obj, k, int, where) for k in ("originator_version", "recorded_at_us"))
     if (
         not 0 <= position < 2**63
@@ -581,6 +583,8 @@ def _verify(
         bundled = parse_key(files[KEY].decode("utf-8").strip())
     except (UnicodeDecodeError, Failure) as exc:
         raise Failure(f"{KEY}: {exc}") from None
+    if files[KEY] != (bundled.text() + "\n").encode():
+        raise Failure(f"{KEY}: not in canonical form (one key, lowercase key ID, one newline)")
     if manifest["verifier_key"] != bundled.label:
         raise Failure(f"{MANIFEST}: verifier_key {manifest['verifier_key']!r} is not {KEY}'s")
     if trusted is None:

@@ -216,7 +216,8 @@ class PostgresChainStore(ChainStore):
                 self._check_versions(cur, checked)
             if tracking is not None:
                 self._insert_tracking(cur, tracking)
-            hashes: list[bytes] = []
+            levels = self._tree_levels(cur, first, open_block) if self.maintain_tree else None
+            nodes: list[tuple[int, int, bytes]] = []
             if events:
                 # Validate and seal chunk by chunk into the COPY: our CPU work overlaps
                 # the server's inserts of the previous chunk. A bad event aborts the COPY.
@@ -228,12 +229,23 @@ class PostgresChainStore(ChainStore):
                             if checked is not None
                             else validator.prepare(events[start : start + _CHUNK], start)
                         )
+                        chunk_first = head.next_position
                         batch = seal(head, chunk, now_us)
                         head = batch.head
-                        hashes += [r.hash for r in batch.records]
                         copy.write(copy_rows(batch.records, [e.body for e in chunk]))
+                        if levels is not None:
+                            # Level-8 tiles need only this batch and the open block: make
+                            # them while the server inserts the chunk just sent.
+                            levels.extend(chunk_first, [r.hash for r in batch.records])
+                            nodes += tree.completed_nodes(
+                                levels, chunk_first, head.next_position, max_level=8
+                            )
                     copy.write(_COPY_TRAILER)
-            nodes = self._tree_nodes(cur, first, hashes, open_block) if self.maintain_tree else []
+            if levels is not None:
+                # Higher levels (every 65,536 events) read stored nodes: after the COPY.
+                nodes += tree.completed_nodes(
+                    levels, first, head.next_position, min_level=2 * tree.TILE_HEIGHT
+                )
             with conn.pipeline():
                 if nodes:
                     cur.execute(Q["insert_tree_nodes"], _node_columns(nodes))
@@ -248,22 +260,21 @@ class PostgresChainStore(ChainStore):
         return list(range(first, head.next_position))
 
     @staticmethod
-    def _tree_nodes(
-        cur: psycopg.Cursor[Any], first: int, hashes: list[bytes], open_block: list[bytes]
-    ) -> list[tuple[int, int, bytes]]:
-        """The tree nodes this batch completes (docs/FORMAT.md section 5)."""
+    def _tree_levels(
+        cur: psycopg.Cursor[Any], first: int, open_block: list[bytes]
+    ) -> tree.OverlayLevels:
+        """The tree as this append will leave it (docs/FORMAT.md section 5)."""
         if first - first % tree.TILE_WIDTH + len(open_block) != first:
             raise LedgerError(
                 f"the open tree block before position {first} holds {len(open_block)} events; "
                 "the log is not gapless: run `regledger verify`"
             )
-        levels = tree.OverlayLevels(
+        return tree.OverlayLevels(
             lambda level, start, end: _stored_hashes(cur, level, start, end),
             first,
-            hashes,
+            (),
             open_block,
         )
-        return tree.completed_nodes(levels, first, first + len(hashes))
 
     @staticmethod
     def _check_versions(cur: psycopg.Cursor[Any], events: Sequence[PreparedEvent]) -> None:

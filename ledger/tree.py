@@ -98,14 +98,23 @@ def consistency_proof(levels: Levels, old_size: int, new_size: int) -> list[byte
     return consistency_proof_from(old_size, new_size, lambda a, b: subtree_root(levels, a, b))
 
 
-def completed_nodes(levels: OverlayLevels, old_size: int, new_size: int) -> list[Node]:
+def completed_nodes(
+    levels: OverlayLevels,
+    old_size: int,
+    new_size: int,
+    *,
+    min_level: int = TILE_HEIGHT,
+    max_level: int | None = None,
+) -> list[Node]:
     """The stored nodes that growing the tree from ``old_size`` to ``new_size`` completes.
 
     Each is added to ``levels`` as it is made, so the next level up can use it.
+    ``min_level``/``max_level`` restrict the levels made (an append makes level 8
+    while its COPY runs, when no query can read stored nodes, and the rest after).
     """
     made: list[Node] = []
-    level = TILE_HEIGHT
-    while 1 << level <= new_size:
+    level = min_level
+    while 1 << level <= new_size and (max_level is None or level <= max_level):
         for idx in range(old_size >> level, new_size >> level):
             below = level - TILE_HEIGHT
             node = _fold(levels.level_hashes(below, idx << TILE_HEIGHT, (idx + 1) << TILE_HEIGHT))
@@ -162,6 +171,10 @@ class OverlayLevels:
 
     def add(self, level: int, idx: int, node: bytes) -> None:
         self._nodes[(level, idx)] = node
+
+    def extend(self, first_position: int, event_hashes: Iterable[bytes]) -> None:
+        """More of the batch's event hashes, from ``first_position`` on."""
+        self._leaves.update((first_position + i, leaf_hash(h)) for i, h in enumerate(event_hashes))
 
     def level_hashes(self, level: int, start: int, end: int) -> Sequence[bytes]:
         mine = (

@@ -88,8 +88,12 @@ SELECT count(*) FROM ledger_tree_nodes WHERE level = 8
 -- name: open_block
 -- Under the append lock: the hashes of the unfinished 256-event block at the head,
 -- which the batch's first completed tree node needs (docs/FORMAT.md section 5).
-SELECT hash FROM ledger_events
-WHERE position >= (SELECT (coalesce(max(position), -1) + 1) / 256 * 256 FROM ledger_events)
+-- A backward index scan of exactly those rows: a prepared plan stays an index scan
+-- however the table grows (a range filter on a subquery was planned as a seq scan).
+SELECT hash FROM (
+    SELECT position, hash FROM ledger_events ORDER BY position DESC
+    LIMIT (SELECT (coalesce(max(position), -1) + 1) % 256 FROM ledger_events)
+) AS open_block
 ORDER BY position
 
 -- name: insert_tree_nodes

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from ledger import Settings
 from ledger.merkle import (
     leaf_hash,
@@ -59,7 +57,6 @@ def test_roots_and_proofs_match_a_rebuild(store: ChainStore) -> None:
         )
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_second_tree_level_is_stored_past_65536_events(store: ChainStore) -> None:
     _append_in_batches(store, [5_000] * 14)  # 70,000 events
     leaves = _leaves(store)
