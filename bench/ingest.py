@@ -482,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Console(stderr=True).print(f"[red]could not drop {BENCH_DB}: {exc}[/red]")
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
-    console.print(_summary(result))
+    console.print(_summary(result), markup=False)  # its [ok] tags are text, not markup
     return 0
 
 
