@@ -38,6 +38,7 @@ from ledger.verify import VerifyReport, verify_ledger
 
 from .browse import EventView, aggregate_id, iter_events, plain, view
 from .browse import history as browse_history
+from .bundle_commands import export_command, verify_bundle_command
 from .demo import DemoSummary, run_demo
 from .errors import CommandError
 from .trail import open_trail
@@ -663,6 +664,10 @@ def _print_report(report: VerifyReport) -> None:
             f"result:    BROKEN at position {report.fault.position} ({report.fault.kind.value})"
         )
         click.echo(f"detail:    {report.fault.detail}")
+
+
+cli.add_command(export_command)
+cli.add_command(verify_bundle_command)
 
 
 def main() -> None:
