@@ -174,3 +174,16 @@ def test_vectors_a_b_c_are_a_valid_three_event_log() -> None:
     assert fault is None
     assert span.count == 3
     assert span.head == ChainHead(3, records[2].hash, records[2].recorded_at_us)
+
+
+def test_the_worked_merkle_root_of_section_5_1() -> None:
+    # The root printed in section 5.1, over vectors (a), (b) and (c), read from the doc.
+    from ledger.merkle import leaf_hash, node_hash, root
+
+    text = FORMAT_MD.read_text(encoding="utf-8")
+    section = text[text.index("### 5.1") : text.index("### 5.2")]
+    printed = re.search(r"^\s+([0-9a-f]{64})\s*$", section, re.MULTILINE)
+    assert printed is not None
+    hashes = [bytes.fromhex(h) for h in re.findall(r"^hash:\s*([0-9a-f]{64})", text, re.M)[:3]]
+    by_hand = node_hash(node_hash(leaf_hash(hashes[0]), leaf_hash(hashes[1])), leaf_hash(hashes[2]))
+    assert root(hashes) == by_hand == bytes.fromhex(printed.group(1))
