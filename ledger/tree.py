@@ -162,29 +162,37 @@ class OverlayLevels:
         event_hashes: Iterable[bytes],
         open_block: Sequence[bytes] = (),
     ) -> None:
-        # Leaf hashes of the open block before the batch, then of the batch itself.
-        block_start = first_position - len(open_block)
-        self._leaves = {block_start + i: leaf_hash(h) for i, h in enumerate(open_block)}
-        self._leaves.update((first_position + i, leaf_hash(h)) for i, h in enumerate(event_hashes))
-        self._nodes: dict[tuple[int, int], bytes] = {}
+        # Leaf hashes from the open block's start on, contiguous: the open block
+        # before the batch, then the batch itself.
+        self._base = first_position - len(open_block)
+        self._leaves = [leaf_hash(h) for h in open_block]
+        self._leaves += [leaf_hash(h) for h in event_hashes]
+        self._nodes: dict[int, dict[int, bytes]] = {}
         self._stored = CachedLevels(fetch)
 
     def add(self, level: int, idx: int, node: bytes) -> None:
-        self._nodes[(level, idx)] = node
+        self._nodes.setdefault(level, {})[idx] = node
 
     def extend(self, first_position: int, event_hashes: Iterable[bytes]) -> None:
-        """More of the batch's event hashes, from ``first_position`` on."""
-        self._leaves.update((first_position + i, leaf_hash(h)) for i, h in enumerate(event_hashes))
+        """More of the batch's event hashes, from ``first_position`` on (in order)."""
+        if first_position != self._base + len(self._leaves):
+            raise ValueError(f"leaf {first_position} does not follow the ones held")
+        self._leaves += [leaf_hash(h) for h in event_hashes]
 
     def level_hashes(self, level: int, start: int, end: int) -> Sequence[bytes]:
-        mine = (
-            self._leaves
-            if level == 0
-            else {i: h for (lv, i), h in self._nodes.items() if lv == level}
-        )
-        if all(i in mine for i in range(start, end)):
-            return [mine[i] for i in range(start, end)]
-        stored_end = min((i for i in range(start, end) if i in mine), default=end)
+        if level == 0:
+            held_from = self._base
+            if start >= held_from:
+                hashes = self._leaves[start - held_from : end - held_from]
+            else:
+                stored = list(self._stored.level_hashes(0, start, min(end, held_from)))
+                hashes = stored + self._leaves[: max(0, end - held_from)]
+            if len(hashes) != end - start:  # a tile is never folded from fewer leaves
+                raise LookupError(f"leaves [{start}, {end}) are not all known yet")
+            return hashes
+        mine = self._nodes.get(level, {})
+        ours = [i for i in range(start, end) if i in mine]
+        stored_end = ours[0] if ours else end
         stored = (
             list(self._stored.level_hashes(level, start, stored_end)) if stored_end > start else []
         )
