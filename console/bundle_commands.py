@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,7 +17,7 @@ from eventsourcing.persistence import Mapper
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger import LedgerError, Settings, open_store
+from ledger import LedgerError, open_store
 from ledger import offline_verifier as ov
 from ledger.bundle import BundleSummary, export_bundle, verify_bundle
 from ledger.canonical import datetime_to_micros
@@ -30,6 +29,7 @@ from ledger.store import ChainStore
 
 from .browse import view
 from .errors import CommandError
+from .options import load_settings, when
 from .trail import open_trail
 
 __all__ = ["export_command", "verify_bundle_command"]
@@ -38,27 +38,6 @@ err = Console(stderr=True)
 
 # What of browse's decoded view goes into a bundle (the chain fields are there already).
 _DECODED = ("event_type", "actor", "occurred_at", "source_event_id", "payload")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
-
-
-def _when(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option} {value!r} is not an ISO 8601 time; give e.g. 2026-03-02T09:30:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        raise CommandError(f"{option} {value!r} has no time zone; add Z for UTC")
-    return datetime_to_micros(moment.astimezone(UTC))
 
 
 def _verifier(key_file: str | None, note: str) -> VerifierKey:
@@ -167,10 +146,12 @@ def export_command(
         regledger export --since 2026-03-02T00:00:00Z --until 2026-03-02T23:59:59Z \\
             --key ledger.vkey --out evidence-2026-03-02.zip
     """
-    since_us, until_us = _when(since, "--since"), _when(until, "--until")
+    since_at, until_at = when(since, "--since"), when(until, "--until")
+    since_us = None if since_at is None else datetime_to_micros(since_at)
+    until_us = None if until_at is None else datetime_to_micros(until_at)
     if (since_us is not None or until_us is not None) and (first is not None or last is not None):
         raise CommandError("give positions (--from/--to) or times (--since/--until), not both")
-    settings = _settings()
+    settings = load_settings()
     try:
         with open_store(settings) as store:
             pending = store.pending_migrations()

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -41,6 +40,7 @@ from .browse import history as browse_history
 from .bundle_commands import export_command, verify_bundle_command
 from .demo import DemoSummary, run_demo
 from .errors import CommandError
+from .options import load_settings, when
 from .trail import open_trail
 
 __all__ = ["cli", "main"]
@@ -56,13 +56,6 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except (LedgerError, DomainError) as exc:
             raise CommandError(str(exc)) from exc
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except LedgerError as exc:
-        raise CommandError(str(exc)) from exc
 
 
 @click.group(cls=LedgerGroup)
@@ -99,7 +92,7 @@ def db_migrate(list_only: bool) -> None:
 
         REGLEDGER_DATABASE_URL=postgresql://owner@db/ledger regledger db migrate
     """
-    settings = _settings()
+    settings = load_settings()
     with open_store(settings) as store:
         if list_only:
             applied = {m.version: m for m in store.applied_migrations()}
@@ -146,7 +139,7 @@ def verify(
 
         regledger verify --from 1000 --to 2000 --json
     """
-    settings = _settings()
+    settings = load_settings()
     _require_schema(settings)
     if checkpoint_file is not None and not key_texts:
         raise CommandError("--checkpoint needs --key: the verifier key you trust")
@@ -201,20 +194,6 @@ def output_format(command: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="table for people; json (an array) or csv for tools.",
     )(command)
-
-
-def _when(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option} {value!r} is not an ISO 8601 time; give e.g. 2026-03-02T09:30:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        raise CommandError(f"{option} {value!r} has no time zone; add Z for UTC")
-    return moment.astimezone(UTC)
 
 
 _COLUMNS = (
@@ -304,7 +283,7 @@ def events(
 
         regledger events --type Deployment.RolledBack --since 2026-03-02T00:00:00Z --format json
     """
-    settings = _settings()
+    settings = load_settings()
     _require_schema(settings)
     with open_store(settings) as store, _trail(settings) as trail:
         _emit(
@@ -313,8 +292,8 @@ def events(
                 trail.mapper,
                 first=first,
                 last=last,
-                since=_when(since, "--since"),
-                until=_when(until, "--until"),
+                since=when(since, "--since"),
+                until=when(until, "--until"),
                 event_type=event_type,
                 aggregate=None if aggregate is None else _aggregate(aggregate),
                 actor=actor,
@@ -338,7 +317,7 @@ def show(position: int, as_json: bool) -> None:
 
         regledger show 41 --json
     """
-    settings = _settings()
+    settings = load_settings()
     _require_schema(settings)
     with open_store(settings) as store, _trail(settings) as trail:
         record = store.record_at(position)
@@ -382,10 +361,10 @@ def history(aggregate: str, as_of: str | None, fmt: str) -> None:
 
         regledger history deployment/CHG-1001 --as-of 2026-03-02T10:00:00Z
     """
-    settings = _settings()
+    settings = load_settings()
     _require_schema(settings)
     aggregate_key = _aggregate(aggregate)
-    moment = _when(as_of, "--as-of")
+    moment = when(as_of, "--as-of")
     with open_store(settings) as store, _trail(settings) as trail:
         trail_events = browse_history(store, trail.mapper, aggregate_key)
         if not trail_events:
@@ -423,7 +402,7 @@ def demo(days: int, seed: int) -> None:
 
         regledger demo --days 2 --seed 11
     """
-    settings = _settings()
+    settings = load_settings()
     with open_store(settings) as store:
         store.migrate()
         recorded = store.max_position()
@@ -540,7 +519,7 @@ def checkpoint(key_file: str | None, out: str | None) -> None:
 
         regledger checkpoint --key-file ledger.key --out checkpoint.note
     """
-    settings = _settings()
+    settings = load_settings()
     _require_schema(settings)
     signer = load_signer(key_file)
     with open_store(settings) as store:
@@ -564,7 +543,7 @@ def prove(position: int, checkpoint_file: str | None, as_json: bool) -> None:
 
         regledger prove 41 --checkpoint checkpoint.note --json
     """
-    settings = _settings()
+    settings = load_settings()
     _require_schema(settings)
     with open_store(settings) as store:
         note = (
