@@ -199,7 +199,9 @@ class PostgresChainStore(ChainStore):
                 if self.maintain_tree:
                     block_cur.execute(Q["open_block"], prepare=True)
             now_us, last, last_hash, last_time = head_cur.fetchone() or (0, None, b"", 0)
-            open_block = [row[0] for row in block_cur.fetchall()] if self.maintain_tree else []
+            open_leaves = (
+                [bytes(row[0]) for row in block_cur.fetchall()] if self.maintain_tree else []
+            )
         except pg_errors.LockNotAvailable as exc:
             raise AppendTimeoutError(
                 f"another writer held the append lock of {redact_url(self.url)} for more "
@@ -216,7 +218,7 @@ class PostgresChainStore(ChainStore):
                 self._check_versions(cur, checked)
             if tracking is not None:
                 self._insert_tracking(cur, tracking)
-            levels = self._tree_levels(cur, first, open_block) if self.maintain_tree else None
+            levels = self._tree_levels(cur, first, open_leaves) if self.maintain_tree else None
             nodes: list[tuple[int, int, bytes]] = []
             if events:
                 # Validate and seal chunk by chunk into the COPY: our CPU work overlaps
@@ -261,19 +263,19 @@ class PostgresChainStore(ChainStore):
 
     @staticmethod
     def _tree_levels(
-        cur: psycopg.Cursor[Any], first: int, open_block: list[bytes]
+        cur: psycopg.Cursor[Any], first: int, open_leaves: list[bytes]
     ) -> tree.OverlayLevels:
         """The tree as this append will leave it (docs/FORMAT.md section 5)."""
-        if first - first % tree.TILE_WIDTH + len(open_block) != first:
+        if first - first % tree.TILE_WIDTH + len(open_leaves) != first:
             raise LedgerError(
-                f"the open tree block before position {first} holds {len(open_block)} events; "
+                f"the open tree block before position {first} holds {len(open_leaves)} events; "
                 "the log is not gapless: run `regledger verify`"
             )
         return tree.OverlayLevels(
             lambda level, start, end: _stored_hashes(cur, level, start, end),
             first,
             (),
-            open_block,
+            open_leaves,
         )
 
     @staticmethod

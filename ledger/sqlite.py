@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
-from . import tree
+from . import merkle, tree
 from .chain import ChainHead, LedgerRecord, Link, links_of, seal
 from .errors import AppendTimeoutError, StoreUnavailableError
 from .settings import Settings
@@ -151,7 +151,7 @@ class SQLiteChainStore(ChainStore):
             lambda level, start, end: self._stored_hashes(conn, level, start, end),
             first,
             hashes,
-            self._stored_hashes(conn, 0, block_start, first),
+            [merkle.leaf_hash(h) for h in self._stored_hashes(conn, 0, block_start, first)],
         )
         nodes = tree.completed_nodes(levels, first, first + len(hashes))
         conn.executemany(Q["insert_tree_node"], nodes)

@@ -160,12 +160,12 @@ class OverlayLevels:
         fetch: Callable[[int, int, int], Sequence[bytes]],
         first_position: int,
         event_hashes: Iterable[bytes],
-        open_block: Sequence[bytes] = (),
+        open_leaves: Sequence[bytes] = (),
     ) -> None:
         # Leaf hashes from the open block's start on, contiguous: the open block
-        # before the batch, then the batch itself.
-        self._base = first_position - len(open_block)
-        self._leaves = [leaf_hash(h) for h in open_block]
+        # before the batch (given as leaf hashes), then the batch itself.
+        self._base = first_position - len(open_leaves)
+        self._leaves = list(open_leaves)
         self._leaves += [leaf_hash(h) for h in event_hashes]
         self._nodes: dict[int, dict[int, bytes]] = {}
         self._stored = CachedLevels(fetch)

@@ -90,7 +90,8 @@ SELECT count(*) FROM ledger_tree_nodes WHERE level = 8
 -- which the batch's first completed tree node needs (docs/FORMAT.md section 5).
 -- A backward index scan of exactly those rows: a prepared plan stays an index scan
 -- however the table grows (a range filter on a subquery was planned as a seq scan).
-SELECT hash FROM (
+-- Returned as leaf hashes, SHA-256(0x00 || hash): the server hashes them beside our work.
+SELECT sha256('\x00'::bytea || hash) FROM (
     SELECT position, hash FROM ledger_events ORDER BY position DESC
     LIMIT (SELECT (coalesce(max(position), -1) + 1) % 256 FROM ledger_events)
 ) AS open_block
