@@ -52,21 +52,18 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
+from common import Contender, db_parts, db_url, drop_databases, progress_bar, recreate_databases
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -169,55 +166,11 @@ def batches(events: Sequence[StoredEvent], size: int) -> list[Sequence[StoredEve
 # --- database -------------------------------------------------------------------------
 
 
-def bench_url(admin_dsn: str) -> tuple[str, dict[str, Any]]:
-    """The URL of the bench database on the admin DSN's server, and its parts."""
-    params = conninfo_to_dict(admin_dsn)
-    host = str(params.get("host") or "127.0.0.1")
-    port = int(params.get("port") or 5432)
-    user = str(params.get("user") or os.environ.get("PGUSER") or "postgres")
-    password = str(params.get("password") or "")
-    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-    netloc_host = f"[{host}]" if ":" in host else host
-    url = f"postgresql://{auth}@{netloc_host}:{port}/{BENCH_DB}"
-    return url, {"host": host, "port": port, "user": user, "password": password}
-
-
-def _terminate_and_drop(conn: psycopg.Connection[Any]) -> None:
-    conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()",
-        (BENCH_DB,),
-    )
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
-
-
-def recreate_database(admin_dsn: str) -> str:
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        _terminate_and_drop(conn)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    return version
-
-
-def drop_database(admin_dsn: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
-        _terminate_and_drop(conn)
-
-
 # --- contenders -----------------------------------------------------------------------
 
 
-@dataclass
-class Contender:
-    name: str
-    insert: Callable[[int], None]  # inserts batch i of the shared list
-    seconds: float = 0.0
-    events: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def eps(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
+def eps(self) -> float:
+    return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 def presealed_payloads(
@@ -247,7 +200,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     wall_started = time.perf_counter()
     n, size = args.events, args.batch
     single_n = min(n // 20, 5000)
-    url, parts = bench_url(args.dsn)
+    url, parts = db_url(args.dsn, BENCH_DB), db_parts(args.dsn)
 
     console.log(f"generating {n:,} + warm-up + {single_n:,} single events (seed {SEED})")
     factory = EventFactory(SEED)
@@ -261,7 +214,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     console.log("pre-sealing and encoding the COPY payloads (untimed)")
     copy_warm, copy_timed = presealed_payloads(warm_batches, timed_batches)
 
-    postgres_version = recreate_database(args.dsn)
+    postgres_version = recreate_databases(args.dsn, [BENCH_DB])
     console.log(f"database {BENCH_DB} created on PostgreSQL {postgres_version}; migrating")
     with open_store(Settings(database_url=url)) as migrator:
         migrator.migrate()
@@ -300,7 +253,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             Contender("copy limit", lambda i: copy_batch(conn, copy_timed[i])),
         ]
         perf = time.perf_counter
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("batches (stock, chained, copy)", total=len(timed_batches))
             for i, batch in enumerate(timed_batches):
                 for k in range(len(contenders)):  # rotate the order batch by batch
@@ -477,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run(args, console)
     finally:
         try:
-            drop_database(args.dsn)
+            drop_databases(args.dsn, [BENCH_DB])
         except psycopg.Error as exc:
             Console(stderr=True).print(f"[red]could not drop {BENCH_DB}: {exc}[/red]")
     if args.json:

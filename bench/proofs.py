@@ -54,19 +54,22 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 if __package__ in (None, ""):  # run as a script: make the repository and bench/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg
+from common import (
+    Contender,
+    db_url,
+    drop_databases,
+    progress_bar,
+    recreate_databases,
+)
 from ingest import EventFactory, batches
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -97,55 +100,11 @@ TARGET_PROOF_P50_MS = 2.0
 # --- database -------------------------------------------------------------------------
 
 
-def db_url(admin_dsn: str, dbname: str) -> str:
-    """The URL of ``dbname`` on the admin DSN's server."""
-    params = conninfo_to_dict(admin_dsn)
-    host = str(params.get("host") or "127.0.0.1")
-    port = int(params.get("port") or 5432)
-    user = str(params.get("user") or os.environ.get("PGUSER") or "postgres")
-    password = str(params.get("password") or "")
-    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-    netloc_host = f"[{host}]" if ":" in host else host
-    return f"postgresql://{auth}@{netloc_host}:{port}/{dbname}"
-
-
-def _terminate_and_drop(conn: psycopg.Connection[Any], dbname: str) -> None:
-    conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()",
-        (dbname,),
-    )
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(dbname)))
-
-
-def recreate_databases(admin_dsn: str, names: Sequence[str]) -> str:
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        for name in names:
-            _terminate_and_drop(conn, name)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return version
-
-
-def drop_databases(admin_dsn: str, names: Sequence[str]) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
-        for name in names:
-            _terminate_and_drop(conn, name)
-
-
 # --- measuring ------------------------------------------------------------------------
 
 
-@dataclass
-class Contender:
-    name: str
-    insert: Callable[[int], None]  # inserts batch i of the shared list
-    seconds: float = 0.0
-    events: int = 0
-
-    @property
-    def eps(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
+def eps(self) -> float:
+    return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -228,7 +187,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             Contender("without tree", lambda i: without_tree.insert_events(timed_batches[i])),
         ]
         perf = time.perf_counter
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("batches (with tree, without)", total=len(timed_batches))
             for i, batch in enumerate(timed_batches):
                 for k in range(len(contenders)):  # rotate the order batch by batch
@@ -263,7 +222,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             store.inclusion_proof(index, m)
 
         proof_ms: list[float] = []
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("inclusion proofs", total=PROOFS)
             for index in (rng.randrange(m) for _ in range(PROOFS)):
                 ms, proof = timed(lambda index=index: store.inclusion_proof(index, m))

@@ -1,0 +1,94 @@
+"""What the benchmarks share: throwaway databases on a server, timed contenders, progress."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = [
+    "Contender",
+    "db_parts",
+    "db_url",
+    "drop_databases",
+    "progress_bar",
+    "recreate_databases",
+]
+
+
+def db_parts(admin_dsn: str) -> dict[str, Any]:
+    """Host, port, user and password of the admin DSN's server."""
+    params = conninfo_to_dict(admin_dsn)
+    return {
+        "host": str(params.get("host") or "127.0.0.1"),
+        "port": int(params.get("port") or 5432),
+        "user": str(params.get("user") or os.environ.get("PGUSER") or "postgres"),
+        "password": str(params.get("password") or ""),
+    }
+
+
+def db_url(admin_dsn: str, dbname: str) -> str:
+    """The URL of ``dbname`` on the admin DSN's server."""
+    parts = db_parts(admin_dsn)
+    user, password, host = parts["user"], parts["password"], parts["host"]
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    netloc_host = f"[{host}]" if ":" in host else host
+    return f"postgresql://{auth}@{netloc_host}:{parts['port']}/{dbname}"
+
+
+def _terminate_and_drop(conn: psycopg.Connection[Any], dbname: str) -> None:
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        (dbname,),
+    )
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(dbname)))
+
+
+def recreate_databases(admin_dsn: str, names: Sequence[str]) -> str:
+    """Drop and create each of ``names``; return the server's version."""
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        for name in names:
+            _terminate_and_drop(conn, name)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return version
+
+
+def drop_databases(admin_dsn: str, names: Sequence[str]) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
+        for name in names:
+            _terminate_and_drop(conn, name)
+
+
+@dataclass
+class Contender:
+    """One contender of a side-by-side measurement."""
+
+    name: str
+    insert: Callable[[int], None]  # inserts batch i of the shared list
+    seconds: float = 0.0
+    events: int = 0
+
+    @property
+    def eps(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
