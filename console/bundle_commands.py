@@ -24,12 +24,11 @@ from ledger.canonical import datetime_to_micros
 from ledger.chain import LedgerRecord
 from ledger.checkpoint import SignatureError, split_note
 from ledger.keys import KeyFormatError, VerifierKey, signer_from_env, verifiers_from
-from ledger.settings import redact_url
 from ledger.store import ChainStore
 
 from .browse import view
 from .errors import CommandError
-from .options import load_settings, when
+from .options import load_settings, require_schema, when
 from .trail import open_trail
 
 __all__ = ["export_command", "verify_bundle_command"]
@@ -152,14 +151,9 @@ def export_command(
     if (since_us is not None or until_us is not None) and (first is not None or last is not None):
         raise CommandError("give positions (--from/--to) or times (--since/--until), not both")
     settings = load_settings()
+    require_schema(settings)
     try:
         with open_store(settings) as store:
-            pending = store.pending_migrations()
-            if pending:
-                raise CommandError(
-                    f"{redact_url(settings.database_url)} has {len(pending)} pending "
-                    f"migration(s) (first: {pending[0].name}); run `regledger db migrate`"
-                )
             if checkpoint_file is not None:
                 note = Path(checkpoint_file).read_text(encoding="utf-8")
             else:

@@ -40,7 +40,7 @@ from .browse import history as browse_history
 from .bundle_commands import export_command, verify_bundle_command
 from .demo import DemoSummary, run_demo
 from .errors import CommandError
-from .options import load_settings, when
+from .options import load_settings, require_schema, when
 from .trail import open_trail
 
 __all__ = ["cli", "main"]
@@ -140,7 +140,7 @@ def verify(
         regledger verify --from 1000 --to 2000 --json
     """
     settings = load_settings()
-    _require_schema(settings)
+    require_schema(settings)
     if checkpoint_file is not None and not key_texts:
         raise CommandError("--checkpoint needs --key: the verifier key you trust")
     if as_json or not err.is_terminal:
@@ -284,7 +284,7 @@ def events(
         regledger events --type Deployment.RolledBack --since 2026-03-02T00:00:00Z --format json
     """
     settings = load_settings()
-    _require_schema(settings)
+    require_schema(settings)
     with open_store(settings) as store, _trail(settings) as trail:
         _emit(
             iter_events(
@@ -318,7 +318,7 @@ def show(position: int, as_json: bool) -> None:
         regledger show 41 --json
     """
     settings = load_settings()
-    _require_schema(settings)
+    require_schema(settings)
     with open_store(settings) as store, _trail(settings) as trail:
         record = store.record_at(position)
         if record is None:
@@ -362,7 +362,7 @@ def history(aggregate: str, as_of: str | None, fmt: str) -> None:
         regledger history deployment/CHG-1001 --as-of 2026-03-02T10:00:00Z
     """
     settings = load_settings()
-    _require_schema(settings)
+    require_schema(settings)
     aggregate_key = _aggregate(aggregate)
     moment = when(as_of, "--as-of")
     with open_store(settings) as store, _trail(settings) as trail:
@@ -520,7 +520,7 @@ def checkpoint(key_file: str | None, out: str | None) -> None:
         regledger checkpoint --key-file ledger.key --out checkpoint.note
     """
     settings = load_settings()
-    _require_schema(settings)
+    require_schema(settings)
     signer = load_signer(key_file)
     with open_store(settings) as store:
         note = issue_checkpoint(store, signer, settings.log_origin)
@@ -544,7 +544,7 @@ def prove(position: int, checkpoint_file: str | None, as_json: bool) -> None:
         regledger prove 41 --checkpoint checkpoint.note --json
     """
     settings = load_settings()
-    _require_schema(settings)
+    require_schema(settings)
     with open_store(settings) as store:
         note = (
             Path(checkpoint_file).read_text(encoding="utf-8")
@@ -588,16 +588,6 @@ def prove(position: int, checkpoint_file: str | None, as_json: bool) -> None:
                 click.echo(f"            {node.hex()}")
         else:
             click.echo(f"{key + ':':12}{value}")
-
-
-def _require_schema(settings: Settings) -> None:
-    with open_store(settings) as store:
-        pending = store.pending_migrations()
-    if pending:
-        raise CommandError(
-            f"{redact_url(settings.database_url)} has {len(pending)} pending migration(s) "
-            f"(first: {pending[0].name}); run `regledger db migrate`"
-        )
 
 
 class _progress:

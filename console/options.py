@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledger import LedgerError, Settings
+from ledger import LedgerError, Settings, open_store
+from ledger.settings import redact_url
 
 from .errors import CommandError
 
-__all__ = ["load_settings", "when"]
+__all__ = ["load_settings", "require_schema", "when"]
 
 
 def load_settings() -> Settings:
@@ -36,3 +37,14 @@ def when(value: str | None, option: str) -> datetime | None:
     if moment.tzinfo is None:
         raise CommandError(f"{option} {value!r} has no time zone; add Z for UTC")
     return moment.astimezone(UTC)
+
+
+def require_schema(settings: Settings) -> None:
+    """Refuse, in one line with the fix, to work on a database with pending migrations."""
+    with open_store(settings) as store:
+        pending = store.pending_migrations()
+    if pending:
+        raise CommandError(
+            f"{redact_url(settings.database_url)} has {len(pending)} pending migration(s) "
+            f"(first: {pending[0].name}); run `regledger db migrate`"
+        )
