@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from .merkle import consistency_proof_from, inclusion_proof_from, leaf_hash, node_hash
+from .merkle import (
+    EMPTY_ROOT,
+    SubtreeRoot,
+    consistency_proof_from,
+    inclusion_proof_from,
+    leaf_hash,
+    node_hash,
+    subtree_root_from_perfect_nodes,
+)
 
 __all__ = [
     "TILE_HEIGHT",
@@ -62,40 +70,25 @@ def perfect_root(levels: Levels, start: int, size: int) -> bytes:
 
 
 def subtree_root(levels: Levels, start: int, end: int) -> bytes:
-    """MTH of leaves ``[start, end)`` (a subtree of the RFC 9162 recursion).
-
-    The range splits into aligned perfect subtrees of decreasing size, folded from
-    the right, as RFC 9162 defines the hash of an unbalanced tree.
-    """
-    if end <= start:
-        raise ValueError(f"empty range [{start}, {end})")
-    parts: list[bytes] = []
-    position = start
-    while position < end:
-        size = 1 << ((end - position).bit_length() - 1)
-        while position % size:
-            size >>= 1
-        parts.append(perfect_root(levels, position, size))
-        position += size
-    root = parts[-1]
-    for part in reversed(parts[:-1]):
-        root = node_hash(part, root)
-    return root
+    """MTH of leaves ``[start, end)`` (a node of the RFC 9162 recursion), from tiles."""
+    return _subtree_roots(levels)(start, end)
 
 
 def tree_root(levels: Levels, size: int) -> bytes:
     """The tree head of the first ``size`` events."""
-    from .merkle import EMPTY_ROOT
-
     return EMPTY_ROOT if size == 0 else subtree_root(levels, 0, size)
 
 
 def inclusion_proof(levels: Levels, index: int, size: int) -> list[bytes]:
-    return inclusion_proof_from(index, size, lambda a, b: subtree_root(levels, a, b))
+    return inclusion_proof_from(index, size, _subtree_roots(levels))
 
 
 def consistency_proof(levels: Levels, old_size: int, new_size: int) -> list[bytes]:
-    return consistency_proof_from(old_size, new_size, lambda a, b: subtree_root(levels, a, b))
+    return consistency_proof_from(old_size, new_size, _subtree_roots(levels))
+
+
+def _subtree_roots(levels: Levels) -> SubtreeRoot:
+    return subtree_root_from_perfect_nodes(lambda a, b: perfect_root(levels, a, b - a))
 
 
 def completed_nodes(
