@@ -34,6 +34,7 @@ from .settings import Settings, redact_url
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
 from .validation import BatchValidator, PreparedEvent
+from .views import ViewSession
 
 __all__ = ["PostgresChainStore", "copy_payload", "copy_rows", "parse_links"]
 
@@ -419,6 +420,19 @@ class PostgresChainStore(ChainStore):
                 Q["max_tracking_id"], {"application_name": application_name}, prepare=True
             ).fetchone()
         return None if row is None else int(row[0])
+
+    # --- read models -------------------------------------------------------------------
+
+    def view_session(self) -> ViewSession:
+        from .postgres_views import PostgresViewSession
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, **_CONNECT)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(
+                f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
+            ) from exc
+        return PostgresViewSession(conn)
 
     # --- notification of appends -----------------------------------------------------
 

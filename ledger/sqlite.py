@@ -24,6 +24,7 @@ from .settings import Settings
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
 from .validation import BatchValidator
+from .views import ViewSession
 
 __all__ = ["SQLiteChainStore"]
 
@@ -247,6 +248,13 @@ class SQLiteChainStore(ChainStore):
             .fetchone()
         )
         return None if row is None else int(row[0])
+
+    # --- read models -------------------------------------------------------------------
+
+    def view_session(self) -> ViewSession:
+        from .sqlite_views import SQLiteViewSession
+
+        return SQLiteViewSession(self.path, self._timeout)
 
     # --- notification of appends -----------------------------------------------------
 

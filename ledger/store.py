@@ -22,6 +22,7 @@ from . import tree
 from .chain import ChainFault, ChainHead, LedgerRecord, Link, diagnose_mismatch
 from .errors import MigrationError
 from .validation import BatchValidator
+from .views import ViewSession
 
 __all__ = ["AppliedMigration", "ChainStore", "Migration", "migration_files"]
 
@@ -212,6 +213,12 @@ class ChainStore(ABC):
     @abstractmethod
     def max_tracking_id(self, application_name: str) -> int | None:
         """The notification id an application last recorded."""
+
+    # --- read models (projections/) ------------------------------------------------------
+
+    @abstractmethod
+    def view_session(self) -> ViewSession:
+        """A connection of its own on which view rows and tracking commit together."""
 
     # --- notification of appends -----------------------------------------------------
 

@@ -174,3 +174,23 @@ SELECT 1 FROM regledger_migrations WHERE version = %(version)s
 -- name: record_migration
 INSERT INTO regledger_migrations (version, name, sha256)
 VALUES (%(version)s, %(name)s, %(sha256)s)
+
+-- name: view_tracked
+-- A projection's tracking row: the notification id it applied (position + 1; 0 after a reset).
+SELECT notification_id FROM ledger_tracking WHERE application_name = %(name)s
+
+-- name: view_advance
+-- Compare and set: only a projection still at %(old)s moves. The row stays locked
+-- until the transaction ends, so a second runner waits here, then finds it moved.
+INSERT INTO ledger_tracking (application_name, notification_id)
+VALUES (%(name)s, %(new)s)
+ON CONFLICT (application_name) DO UPDATE
+SET notification_id = excluded.notification_id
+WHERE ledger_tracking.notification_id = %(old)s
+RETURNING 1
+
+-- name: view_reset
+UPDATE ledger_tracking SET notification_id = 0 WHERE application_name = %(name)s
+
+-- name: view_schema
+SELECT current_schema()

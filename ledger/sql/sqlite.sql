@@ -107,3 +107,23 @@ SELECT version, name, sha256, applied_at FROM regledger_migrations ORDER BY vers
 
 -- name: record_migration
 INSERT INTO regledger_migrations (version, name, sha256) VALUES (:version, :name, :sha256)
+
+-- name: view_tracked
+-- A projection's tracking row: the notification id it applied (position + 1; 0 after a reset).
+SELECT notification_id FROM ledger_tracking WHERE application_name = :name
+
+-- name: view_advance
+-- Compare and set: only a projection still at :old moves (writers are serialized
+-- by BEGIN IMMEDIATE, so a second runner finds it moved).
+INSERT INTO ledger_tracking (application_name, notification_id)
+VALUES (:name, :new)
+ON CONFLICT (application_name) DO UPDATE
+SET notification_id = excluded.notification_id
+WHERE ledger_tracking.notification_id = :old
+RETURNING 1
+
+-- name: view_reset
+UPDATE ledger_tracking SET notification_id = 0 WHERE application_name = :name
+
+-- name: view_table_sql
+SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = :name
