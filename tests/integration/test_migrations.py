@@ -41,7 +41,20 @@ def test_fresh_database_lists_everything_pending(tmp_path: Path) -> None:
             "0003_tracking.sql",
             "0004_tree_tiles.sql",
             "0005_checkpoints.sql",
+            "0006_projections.sql",
         ]
+
+
+def test_postgres_migration_files() -> None:
+    assert [m.name for m in migration_files("postgres")] == [
+        "0001_ledger_events.sql",
+        "0002_append_only.sql",
+        "0003_tracking.sql",
+        "0004_writer_role.sql",
+        "0005_tree_tiles.sql",
+        "0006_checkpoints.sql",
+        "0007_projections.sql",
+    ]
 
 
 def test_migration_files_are_numbered_without_gaps() -> None:
