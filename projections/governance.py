@@ -1,0 +1,314 @@
+"""Change management and oversight views: deployments, rollbacks, DORA metrics, user
+actions, shadow-mode comparisons and model versions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from domain.activity import UserAction
+from domain.deployments import RETROACTIVE_APPROVAL_WINDOW, ROLLBACK_LEVELS, Deployment, Rollback
+from domain.models import ModelVersion, ShadowComparison
+
+from .core import Fact, Projection, Rows, topic
+from .tables import (
+    DEPLOYMENTS,
+    DORA_CHANGES,
+    DORA_REQUESTS,
+    MODEL_VERSIONS,
+    ROLLBACKS,
+    SHADOW_COMPARISONS,
+    USER_ACTIONS,
+)
+
+__all__ = [
+    "DEPLOYMENTS_VIEW",
+    "DORA_VIEW",
+    "MODEL_VERSIONS_VIEW",
+    "ROLLBACKS_VIEW",
+    "SHADOW_COMPARISONS_VIEW",
+    "USER_ACTIONS_VIEW",
+    "seconds_between",
+]
+
+
+def seconds_between(start: datetime, end: datetime) -> Decimal:
+    """``end - start`` in seconds, exact to the microsecond: ``Decimal('2700.000000')``."""
+    return Decimal((end - start) // timedelta(microseconds=1)).scaleb(-6)
+
+
+# --- deployments --------------------------------------------------------------------------
+
+
+def _requested(rows: Rows, fact: Fact) -> None:
+    rows.insert(
+        "deployments",
+        {
+            "change_ticket": fact["change_ticket"],
+            "service": fact["service"],
+            "version": fact["version"],
+            "commit_hash": fact["commit"],
+            "strategy": fact["strategy"],
+            "emergency": fact["emergency"],
+            "requested_by": fact["actor"],
+            "requested_at": fact["occurred_at"],
+            "approved_by": None,
+            "approved_at": None,
+            "approval": None,
+            "retroactive_due": None,
+            "started_by": None,
+            "started_at": None,
+            "finished_by": None,
+            "finished_at": None,
+            "outcome": "requested",
+            "rollback_id": None,
+            "rollback_level": None,
+            "rollback_trigger": None,
+            "sod_violations": [],
+            "positions": [fact.position],
+            "stream_id": fact.originator_id,
+        },
+    )
+
+
+def _deployment(rows: Rows, fact: Fact) -> dict[str, object]:
+    row = rows.change("deployments", stream_id=fact.originator_id)
+    row["positions"] = [*row["positions"], fact.position]
+    return row
+
+
+def _approve(row: dict[str, object], fact: Fact, approval: str) -> None:
+    row.update(approved_by=fact["actor"], approved_at=fact["occurred_at"], approval=approval)
+    # The domain refuses this; the view does not trust every writer the ledger ever had.
+    if row["approved_by"] == row["requested_by"]:
+        row["sod_violations"] = [
+            *row["sod_violations"],  # type: ignore[misc]
+            f"approved by its requester {row['requested_by']}",
+        ]
+
+
+def _approved(rows: Rows, fact: Fact) -> None:
+    row = _deployment(rows, fact)
+    _approve(row, fact, "prior")
+    row["outcome"] = "approved"
+
+
+def _retroactively_approved(rows: Rows, fact: Fact) -> None:
+    _approve(_deployment(rows, fact), fact, "retroactive_late" if fact["late"] else "retroactive")
+
+
+def _started(rows: Rows, fact: Fact) -> None:
+    row = _deployment(rows, fact)
+    row.update(started_by=fact["actor"], started_at=fact["occurred_at"], outcome="started")
+    if not fact["approved"]:
+        row["retroactive_due"] = fact["occurred_at"] + RETROACTIVE_APPROVAL_WINDOW
+
+
+def _promoted(rows: Rows, fact: Fact) -> None:
+    row = _deployment(rows, fact)
+    row.update(finished_by=fact["actor"], finished_at=fact["occurred_at"], outcome="promoted")
+
+
+def _rolled_back(rows: Rows, fact: Fact) -> None:
+    row = _deployment(rows, fact)
+    row.update(
+        finished_by=fact["actor"],
+        finished_at=fact["occurred_at"],
+        outcome="rolled_back",
+        rollback_id=fact["rollback_id"],
+        rollback_level=fact["level"],
+        rollback_trigger=fact["trigger"],
+    )
+
+
+DEPLOYMENTS_VIEW = Projection(
+    name="deployments",
+    description="one row per change: who requested, approved, started and finished it, when",
+    tables=(DEPLOYMENTS,),
+    handlers={
+        topic(Deployment.Requested): _requested,
+        topic(Deployment.Approved): _approved,
+        topic(Deployment.RetroactivelyApproved): _retroactively_approved,
+        topic(Deployment.Started): _started,
+        topic(Deployment.Promoted): _promoted,
+        topic(Deployment.RolledBack): _rolled_back,
+    },
+)
+
+
+def _rollback_executed(rows: Rows, fact: Fact) -> None:
+    rows.insert(
+        "rollbacks",
+        {
+            "rollback_id": fact["rollback_id"],
+            "change_ticket": fact["change_ticket"],
+            "service": fact["service"],
+            "level": fact["level"],
+            "level_name": ROLLBACK_LEVELS[fact["level"]],
+            "trigger": fact["trigger"],
+            "reason": fact["reason"],
+            "evidence": fact["evidence"],
+            "executed_by": fact["actor"],
+            "executed_at": fact["occurred_at"],
+            "position": fact.position,
+        },
+    )
+
+
+ROLLBACKS_VIEW = Projection(
+    name="rollbacks",
+    description="one row per rollback: level, trigger, reason and evidence",
+    tables=(ROLLBACKS,),
+    handlers={topic(Rollback.Executed): _rollback_executed},
+)
+
+
+# --- DORA ---------------------------------------------------------------------------------
+
+
+def _dora_requested(rows: Rows, fact: Fact) -> None:
+    rows.insert(
+        "dora_requests",
+        {
+            "change_ticket": fact["change_ticket"],
+            "service": fact["service"],
+            "requested_at": fact["occurred_at"],
+            "position": fact.position,
+            "stream_id": fact.originator_id,
+        },
+    )
+
+
+def _dora_started(rows: Rows, fact: Fact) -> None:
+    request = rows.get("dora_requests", stream_id=fact.originator_id)
+    rows.insert(
+        "dora_changes",
+        {
+            "change_ticket": request["change_ticket"],
+            "service": request["service"],
+            "requested_at": request["requested_at"],
+            "started_at": fact["occurred_at"],
+            "lead_time_seconds": seconds_between(request["requested_at"], fact["occurred_at"]),
+            "failed": False,
+            "restored_at": None,
+            "time_to_restore_seconds": None,
+            "positions": [request["position"], fact.position],
+            "stream_id": fact.originator_id,
+        },
+    )
+
+
+def _dora_rolled_back(rows: Rows, fact: Fact) -> None:
+    row = rows.change("dora_changes", stream_id=fact.originator_id)
+    row.update(
+        failed=True,
+        restored_at=fact["occurred_at"],
+        time_to_restore_seconds=seconds_between(row["started_at"], fact["occurred_at"]),
+        positions=[*row["positions"], fact.position],
+    )
+
+
+_NO_DORA_EFFECT = "approval does not move a DORA metric: lead time runs from request to start"
+
+DORA_VIEW = Projection(
+    name="dora_metrics",
+    description="DORA per service and day: deployments, lead time, change failure rate, "
+    "time to restore (the dora_metrics view over dora_changes)",
+    tables=(DORA_REQUESTS, DORA_CHANGES),
+    handlers={
+        topic(Deployment.Requested): _dora_requested,
+        topic(Deployment.Started): _dora_started,
+        topic(Deployment.RolledBack): _dora_rolled_back,
+    },
+    ignores={
+        topic(Deployment.Approved): _NO_DORA_EFFECT,
+        topic(Deployment.RetroactivelyApproved): _NO_DORA_EFFECT,
+        topic(Deployment.Promoted): "a change counts when it starts; promoting it changes "
+        "no DORA metric (a later rollback still counts it as failed)",
+    },
+)
+
+
+# --- people and models --------------------------------------------------------------------
+
+
+def _user_action(rows: Rows, fact: Fact) -> None:
+    rows.insert(
+        "user_actions",
+        {
+            **{name: fact[name] for name in ("action_id", "action", "target", "details", "actor")},
+            "occurred_at": fact["occurred_at"],
+            "position": fact.position,
+        },
+    )
+
+
+USER_ACTIONS_VIEW = Projection(
+    name="user_actions",
+    description="one row per person's action: logins, permission and configuration changes, "
+    "overrides",
+    tables=(USER_ACTIONS,),
+    handlers={topic(UserAction.Recorded): _user_action},
+)
+
+
+def _shadow_compared(rows: Rows, fact: Fact) -> None:
+    rows.insert(
+        "shadow_comparisons",
+        {
+            **{
+                name: fact[name]
+                for name in (
+                    "comparison_id",
+                    "model_id",
+                    "live_version",
+                    "shadow_version",
+                    "window_start",
+                    "window_end",
+                    "samples",
+                    "agreements",
+                    "agreement_rate",
+                )  # fmt: skip
+            },
+            "recorded_by": fact["actor"],
+            "recorded_at": fact["occurred_at"],
+            "position": fact.position,
+        },
+    )
+
+
+SHADOW_COMPARISONS_VIEW = Projection(
+    name="shadow_comparisons",
+    description="one row per shadow-mode window: how often the candidate agreed with live",
+    tables=(SHADOW_COMPARISONS,),
+    handlers={topic(ShadowComparison.Recorded): _shadow_compared},
+)
+
+
+def _model_registered(rows: Rows, fact: Fact) -> None:
+    rows.insert(
+        "model_versions",
+        {
+            **{
+                name: fact[name]
+                for name in (
+                    "model_id",
+                    "version",
+                    "training_data_hash",
+                    "parameters_hash",
+                    "description",
+                )  # fmt: skip
+            },
+            "registered_by": fact["actor"],
+            "registered_at": fact["occurred_at"],
+            "position": fact.position,
+        },
+    )
+
+
+MODEL_VERSIONS_VIEW = Projection(
+    name="model_versions",
+    description="one row per model version, pinned by its training-data and parameter hashes",
+    tables=(MODEL_VERSIONS,),
+    handlers={topic(ModelVersion.Registered): _model_registered},
+)
