@@ -14,14 +14,6 @@ from uuid import UUID
 import click
 from rich import box
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from domain.application import AuditTrail
@@ -41,6 +33,8 @@ from .bundle_commands import export_command, verify_bundle_command
 from .demo import DemoSummary, run_demo
 from .errors import CommandError
 from .options import load_settings, require_schema, when
+from .progress import progress_bar as _progress
+from .projection_commands import catch_up, lineage_command, projections_group
 from .trail import open_trail
 
 __all__ = ["cli", "main"]
@@ -418,7 +412,13 @@ def demo(days: int, seed: int) -> None:
         else:
             summary = run_demo(trail, days=days, seed=seed)
     report = verify_ledger(settings)
+    with open_store(settings) as store:
+        projected, rows = catch_up(store)
     _print_demo(summary, report)
+    click.echo(
+        f"projected: {projected:,} events into {rows:,} view rows; try "
+        "`regledger projections status` and `regledger lineage DECISION-ID`"
+    )
     sys.exit(0 if report.ok else 1)
 
 
@@ -590,30 +590,6 @@ def prove(position: int, checkpoint_file: str | None, as_json: bool) -> None:
             click.echo(f"{key + ':':12}{value}")
 
 
-class _progress:
-    """A rich progress bar (stderr by default); yields ``advance(done, total)``."""
-
-    def __init__(self, label: str, console: Console | None = None, unit: str = "events") -> None:
-        self._bar = Progress(
-            TextColumn(label),
-            BarColumn(),
-            TaskProgressColumn(),
-            MofNCompleteColumn(),  # copes with a total not known yet
-            TextColumn(unit),
-            TimeRemainingColumn(),
-            console=console or err,
-            transient=True,
-        )
-        self._task = self._bar.add_task(label, total=None)
-
-    def __enter__(self) -> Callable[[int, int], None]:
-        self._bar.start()
-        return lambda done, total: self._bar.update(self._task, completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
-
-
 def _print_report(report: VerifyReport) -> None:
     span = "empty log" if report.last is None else f"positions {report.first}..{report.last}"
     click.echo(f"database:  {report.database}")
@@ -637,6 +613,8 @@ def _print_report(report: VerifyReport) -> None:
 
 cli.add_command(export_command)
 cli.add_command(verify_bundle_command)
+cli.add_command(projections_group)
+cli.add_command(lineage_command)
 
 
 def main() -> None:
