@@ -10,8 +10,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import click
@@ -24,7 +24,7 @@ from ledger.settings import redact_url
 from projections.catalogue import PROJECTIONS, by_name
 from projections.core import ProjectionError
 from projections.lineage import Lineage, lineage
-from projections.rebuild import RebuildReport, rebuild
+from projections.rebuild import RebuildReport, rebuild, replace_live
 from projections.runner import BatchReport, ProjectionRunner
 
 from .browse import plain
@@ -55,8 +55,7 @@ def catch_up(store: ChainStore, names: tuple[str, ...] = ()) -> tuple[int, int]:
         found = runner.status()
         head, lag = (found[0].head, max(s.lag for s in found)) if found else (None, 0)
         start = -1 if head is None else head - lag  # the position the furthest behind is at
-        bar = progress_bar("projecting") if err.is_terminal and lag else nullcontext()
-        with bar as advance:
+        with _bar("projecting") as advance:
             for report in runner.batches(head):
                 events = max(events, report.last - start)
                 rows += report.rows
@@ -159,28 +158,40 @@ def run(follow: bool, names: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--show", "shown", type=int, default=20, show_default=True,
               help="Print at most this many differing rows.")  # fmt: skip
-def rebuild_command(name: str, as_json: bool, shown: int) -> None:
+@click.option("--replace", is_flag=True,
+              help="If they differ, replace the live view with the rebuilt one.")  # fmt: skip
+def rebuild_command(name: str, as_json: bool, shown: int, replace: bool) -> None:
     """Replay the ledger from position 0 into fresh tables and compare with the live view.
 
-    Both sides are compared at the same position, by checksum and row by row. Exit
-    status 0: equal; 1: they differ (each difference is printed); 2: it could not run.
+    Both sides are compared at the same position, by checksum and row by row; the live
+    view is not touched unless --replace is given and they differ. Exit status 0:
+    equal; 1: they differed (each difference is printed; replaced with --replace);
+    2: it could not run.
 
     Example:
 
-        regledger projections rebuild transactions
+        regledger projections rebuild transactions --replace
     """
     (projection,) = by_name([name])
     with _store() as (_, store):
-        if err.is_terminal:
-            with progress_bar(f"rebuilding {name}") as advance:
-                report = rebuild(store, projection, on_progress=advance)
-        else:
-            report = rebuild(store, projection)
+        with _bar(f"rebuilding {name}") as advance:
+            report = rebuild(store, projection, on_progress=advance)
+        if replace and not report.equal:
+            with _bar(f"replacing {name}") as advance:
+                replace_live(store, projection, report.position, on_progress=advance)
     if as_json:
-        click.echo(json.dumps(_report_json(report), indent=2))
+        click.echo(json.dumps({**_report_json(report), "replaced": replace and not report.equal},
+                              indent=2))  # fmt: skip
     else:
         _print_rebuild(report, shown)
+        if replace and not report.equal:
+            click.echo("replaced: the live view now holds the rebuilt rows")
     sys.exit(0 if report.equal else 1)
+
+
+def _bar(label: str) -> AbstractContextManager[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal; nothing otherwise."""
+    return progress_bar(label) if err.is_terminal else nullcontext()
 
 
 def _report_json(report: RebuildReport) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from ledger.store import ChainStore
 from ledger.views import Kind, Row, TableSpec, ViewSession, tracking_name
 
-from .core import Projection
+from .core import Projection, ProjectionError
 from .runner import BATCH_SIZE, apply_records
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "canonical_line",
     "checksums",
     "rebuild",
+    "replace_live",
 ]
 
 
@@ -192,3 +193,32 @@ def rebuild(
                         max_differences,
                     )
                 return report
+
+
+def replace_live(
+    store: ChainStore,
+    projection: Projection,
+    position: int | None,
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Empty ``projection``'s live tables and replay the ledger into them up to
+    ``position`` (where a rebuild compared them), in one transaction: a reader sees the
+    old view or the new one. Refuses, changing nothing, if a runner moved the view on."""
+    name = tracking_name(projection.name)
+    goal = -1 if position is None else position
+    with store.view_session() as session, session.transaction():
+        if not session.advance(name, position, goal):  # holds the view until commit
+            raise ProjectionError(
+                f"projection {projection.name} moved past position {goal} meanwhile; "
+                "nothing was replaced: run the rebuild again"
+            )
+        session.clear(projection.tables)
+        done = -1
+        while done < goal:
+            records = store.select_records(done + 1, min(goal, done + batch_size), (), batch_size)
+            apply_records(session, [projection], records)
+            done = records[-1].position
+            if on_progress is not None:
+                on_progress(done + 1, goal + 1)

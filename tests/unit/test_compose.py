@@ -99,14 +99,14 @@ def _resolve(args: list[str]) -> click.Command:
 
 def test_compose_has_the_services_and_no_version_key(compose: dict[str, Any]) -> None:
     assert "version" not in compose  # obsolete in the Compose spec
-    assert {"timescaledb", "kafka", "migrate", "writer-password", "verify"} <= set(
+    assert {"timescaledb", "kafka", "migrate", "writer-password", "verify", "projections"} <= set(
         compose["services"]
     )
     assert set(compose.get("volumes") or {}) >= {"timescaledb-data", "kafka-data"}
 
 
 def test_regledger_services_are_the_ones_built_here(services: dict[str, Any]) -> None:
-    assert set(_regledger_services(services)) >= {"migrate", "verify"}
+    assert set(_regledger_services(services)) >= {"migrate", "verify", "projections"}
     for name in ("timescaledb", "kafka", "writer-password"):
         assert "build" not in services[name], name
 
@@ -210,6 +210,18 @@ def test_the_order_timescaledb_migrate_writer_password_verify(services: dict[str
     )
 
 
+def test_the_projections_runner_follows_as_the_writer_after_the_migration(
+    services: dict[str, Any],
+) -> None:
+    runner = services["projections"]
+    assert runner["command"] == ["projections", "run", "--follow"]
+    assert runner["restart"] == "unless-stopped"
+    assert runner["depends_on"] == {
+        "writer-password": {"condition": "service_completed_successfully"}
+    }
+    assert _url(runner).username == WRITER_ROLE
+
+
 def test_writer_password_is_bound_as_a_psql_variable_not_spliced(
     services: dict[str, Any],
 ) -> None:
@@ -266,6 +278,7 @@ def test_commands_of_regledger_services_exist_in_the_cli(services: dict[str, Any
                 assert arg.split("=", 1)[0] in options, f"{name}: {arg}"
     assert _resolve(["verify", "--json"]).name == "verify"
     assert _resolve(["db", "migrate"]).name == "migrate"
+    assert _resolve(["projections", "run", "--follow"]).name == "run"
     with pytest.raises(AssertionError):
         _resolve(["worker"])
     with pytest.raises(click.NoSuchOption):
