@@ -79,7 +79,11 @@ class SQLiteViewSession(ViewSession):
     backend = "sqlite"
 
     def __init__(self, path: str, timeout_s: float) -> None:
-        self._conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+        # One thread at a time, but not always the one that opened it (a runner may
+        # be built in one thread and follow in another).
+        self._conn = sqlite3.connect(
+            path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._scratch: set[str] = set()
