@@ -9,7 +9,8 @@ decision and walks it through the projections:
    the first order (before the decision when it led to no order);
 4. the pre-trade compliance checks of its orders;
 5. the orders placed on it (an order placed without a decision starts the walk there);
-6. the executions of those orders.
+6. the executions of those orders (an execution with no order on record, such as an
+   OTC trade, is its own lineage).
 
 Every step carries the ledger positions of the events it came from, so each can be
 proved with ``regledger prove POSITION``.
@@ -152,16 +153,18 @@ def lineage(session: ViewSession, identifier: str) -> Lineage:
     read = _Reader(session)
     decisions = read.rows(TRADE_DECISIONS, "decision", id=identifier)
     orders: list[Row] = []
+    executions: list[Row] = []  # an execution asked for by id
     if not decisions:
         orders = read.rows(ORDERS, "order", id=identifier)
         if not orders:
             executions = read.rows(TRANSACTIONS, "execution", id=identifier)
-            if not executions or executions[0]["client_order_id"] is None:
+            if not executions:
                 raise ProjectionError(
                     f"no decision, order or execution has the id {identifier!r} in the "
                     "projections; check the id, or run `regledger projections run`"
                 )
-            orders = read.rows(ORDERS, "order", id=executions[0]["client_order_id"])
+            if executions[0]["client_order_id"] is not None:
+                orders = read.rows(ORDERS, "order", id=executions[0]["client_order_id"])
         if orders and orders[0]["decision_id"] is not None:
             decisions = read.rows(TRADE_DECISIONS, "decision", id=orders[0]["decision_id"])
     if decisions:
@@ -178,6 +181,8 @@ def lineage(session: ViewSession, identifier: str) -> Lineage:
         steps += map(_check, read.rows(COMPLIANCE_CHECKS, "checks_of_orders", ids=order_ids))
         steps += map(_order, orders)
         steps += map(_execution, read.rows(TRANSACTIONS, "executions_of_orders", ids=order_ids))
+    else:  # an execution with no order on record (an OTC trade): it is its own lineage
+        steps += map(_execution, executions)
     steps.sort(key=lambda s: (STAGES.index(s.stage), s.position))
     return Lineage(identifier, tuple(steps))
 

@@ -214,7 +214,7 @@ ROLLBACKS = _table(
     """,
 )
 
-DORA_REQUESTS = _table(  # changes requested, not started yet: what a change's lead time needs
+DORA_REQUESTS = _table(  # every change requested: what its lead time needs when it starts
     "dora_requests",
     "change_ticket",
     """

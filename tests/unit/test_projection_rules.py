@@ -200,8 +200,14 @@ def test_seconds_between_is_exact_to_the_microsecond() -> None:
 
 def test_canonical_lines_are_the_same_whatever_the_backend_returned() -> None:
     base: Row = dict.fromkeys(DEPLOYMENTS.names)
-    base.update(change_ticket="CHG-1", emergency=True, rollback_level=1, positions=[3, 9],
-                sod_violations=[], requested_at=datetime(2026, 3, 2, 8, 30, tzinfo=UTC))  # fmt: skip
+    base.update(
+        change_ticket="CHG-1",
+        emergency=True,
+        rollback_level=1,
+        positions=[3, 9],
+        sod_violations=[],
+        requested_at=datetime(2026, 3, 2, 8, 30, tzinfo=UTC),
+    )
     berlin = timezone(timedelta(hours=1))
     other = {**base, "requested_at": datetime(2026, 3, 2, 9, 30, tzinfo=berlin)}
     assert canonical_line(DEPLOYMENTS, base) == canonical_line(DEPLOYMENTS, other)
