@@ -121,9 +121,8 @@ class Rows:
 
     def insert(self, table: str, row: Row) -> None:
         spec = self._tables[table]
-        missing = set(spec.names) - set(row)
-        extra = set(row) - set(spec.names)
-        if missing or extra:
+        if row.keys() != spec.kinds.keys():
+            missing, extra = set(spec.names) - set(row), set(row) - set(spec.names)
             raise ProjectionError(
                 f"row for {table} lacks {sorted(missing)} / has unknown {sorted(extra)}"
             )

@@ -25,7 +25,10 @@ from .core import Fact, Handler, Projection, Rows, decoder
 
 __all__ = ["BatchReport", "ProjectionRunner", "ProjectionStatus", "apply_records"]
 
-BATCH_SIZE = 2000
+# Events per transaction. Large batches amortise each table's COPY (catch-up runs ~20 %
+# faster at 10,000 than at 2,000, bench/projections.py); when following, a batch is
+# whatever is new.
+BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True)
