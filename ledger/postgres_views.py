@@ -39,17 +39,9 @@ class PostgresViewSession(ViewSession):
         finally:
             self._conn.isolation_level = None
 
-    def tracked(self, name: str) -> int | None:
-        row = self._conn.execute(Q["view_tracked"], {"name": name}).fetchone()
-        return None if row is None or row[0] == 0 else int(row[0]) - 1
-
-    def advance(self, name: str, expected: int | None, position: int) -> bool:
-        old = 0 if expected is None else expected + 1
-        params = {"name": name, "old": old, "new": position + 1}
-        return self._conn.execute(Q["view_advance"], params).fetchone() is not None
-
-    def reset(self, name: str) -> None:
-        self._conn.execute(Q["view_reset"], {"name": name})
+    def _tracking(self, query: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self._conn.execute(Q[query], params).fetchone()
+        return found
 
     def _live(self, table: TableSpec) -> sql.Composable:
         return sql.Identifier(self._schema, table.name)

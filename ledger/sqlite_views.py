@@ -100,17 +100,9 @@ class SQLiteViewSession(ViewSession):
             raise
         self._conn.execute("COMMIT")
 
-    def tracked(self, name: str) -> int | None:
-        row = self._conn.execute(Q["view_tracked"], {"name": name}).fetchone()
-        return None if row is None or row[0] == 0 else int(row[0]) - 1
-
-    def advance(self, name: str, expected: int | None, position: int) -> bool:
-        old = 0 if expected is None else expected + 1
-        params = {"name": name, "old": old, "new": position + 1}
-        return self._conn.execute(Q["view_advance"], params).fetchone() is not None
-
-    def reset(self, name: str) -> None:
-        self._conn.execute(Q["view_reset"], {"name": name})
+    def _tracking(self, query: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = self._conn.execute(Q[query], params).fetchone()
+        return found
 
     def _row(self, table: TableSpec, values: Sequence[Any]) -> Row:
         return {

@@ -93,18 +93,26 @@ class ViewSession(ABC):
         sees one consistent state of the database (for comparisons)."""
 
     @abstractmethod
+    def _tracking(self, query: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run a named tracking query of this backend's ledger/sql file; its first row."""
+
     def tracked(self, name: str) -> int | None:
         """The last position projection ``name`` applied (committed), None before any."""
+        row = self._tracking("view_tracked", {"name": name})
+        # notification id = position + 1; 0 after a reset
+        return None if row is None or row[0] == 0 else int(row[0]) - 1
 
-    @abstractmethod
     def advance(self, name: str, expected: int | None, position: int) -> bool:
         """Move ``name`` from ``expected`` to ``position``; False, changing nothing, when
         it is no longer at ``expected`` (another runner moved it). Inside a transaction;
         it holds the projection until the transaction ends, so call it first."""
+        old = 0 if expected is None else expected + 1
+        params = {"name": name, "old": old, "new": position + 1}
+        return self._tracking("view_advance", params) is not None
 
-    @abstractmethod
     def reset(self, name: str) -> None:
         """Forget the position of ``name`` (its tables are emptied by ``clear``)."""
+        self._tracking("view_reset", {"name": name})
 
     @abstractmethod
     def fetch(self, table: TableSpec, where: Mapping[str, Any]) -> Row | None:

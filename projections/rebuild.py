@@ -56,11 +56,33 @@ def canonical_values(table: TableSpec, row: Row) -> list[Any]:
     return [_canonical(table.kinds[name], row[name]) for name in table.names]
 
 
+def _line(values: list[Any]) -> bytes:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
 def canonical_line(table: TableSpec, row: Row) -> str:
     """One row as its canonical JSON line (without the newline)."""
-    return json.dumps(
-        canonical_values(table, row), ensure_ascii=False, separators=(",", ":"), sort_keys=True
-    )
+    return _line(canonical_values(table, row)).decode()
+
+
+class _Side:
+    """One side of a comparison: its rows by key, as canonical values, hashed as read."""
+
+    def __init__(self, table: TableSpec, rows: Iterator[Row]) -> None:
+        self.table, self._rows = table, rows
+        self.digest, self.count = hashlib.sha256(), 0
+
+    def take(self) -> tuple[tuple[Any, ...], list[Any]] | None:
+        row = next(self._rows, None)
+        if row is None:
+            return None
+        values = canonical_values(self.table, row)
+        self.digest.update(_line(values) + b"\n")
+        self.count += 1
+        return self.table.key_of(row), values
+
+    def checksum(self) -> TableChecksum:
+        return TableChecksum(self.table.name, self.count, self.digest.hexdigest())
 
 
 @dataclass(frozen=True)
@@ -98,55 +120,40 @@ def checksums(session: ViewSession, projection: Projection) -> list[TableChecksu
     """The checksums of a projection's live tables, as they are now."""
     found: list[TableChecksum] = []
     for table in projection.tables:
-        digest, count = hashlib.sha256(), 0
-        for row in session.scan(table):
-            digest.update(canonical_line(table, row).encode() + b"\n")
-            count += 1
-        found.append(TableChecksum(table.name, count, digest.hexdigest()))
+        side = _Side(table, session.scan(table))
+        while side.take() is not None:
+            pass
+        found.append(side.checksum())
     return found
 
 
 def _compare(
     table: TableSpec, live: Iterator[Row], rebuilt: Iterator[Row], report: RebuildReport, limit: int
 ) -> None:
-    digests = {"live": hashlib.sha256(), "rebuilt": hashlib.sha256()}
-    counts = {"live": 0, "rebuilt": 0}
-
-    def take(side: str, rows: Iterator[Row]) -> tuple[tuple[Any, ...], list[Any]] | None:
-        row = next(rows, None)
-        if row is None:
-            return None
-        values = canonical_values(table, row)
-        line = json.dumps(values, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        digests[side].update(line.encode() + b"\n")
-        counts[side] += 1
-        return table.key_of(row), values
-
     def differ(key: tuple[Any, ...], kind: str, columns: tuple[Any, ...] = ()) -> None:
         report.difference_count += 1
         if len(report.differences) < limit:
             report.differences.append(Difference(table.name, key, kind, columns))
 
-    a, b = take("live", live), take("rebuilt", rebuilt)
+    left, right = _Side(table, live), _Side(table, rebuilt)
+    a, b = left.take(), right.take()
     while a is not None or b is not None:
         if b is None or (a is not None and a[0] < b[0]):
             assert a is not None
             differ(a[0], "extra")
-            a = take("live", live)
+            a = left.take()
         elif a is None or b[0] < a[0]:
             differ(b[0], "missing")
-            b = take("rebuilt", rebuilt)
+            b = right.take()
         else:
             changed = tuple(
                 (name, x, y) for name, x, y in zip(table.names, a[1], b[1], strict=True) if x != y
             )
             if changed:
                 differ(a[0], "changed", changed)
-            a, b = take("live", live), take("rebuilt", rebuilt)
-    report.live.append(TableChecksum(table.name, counts["live"], digests["live"].hexdigest()))
-    report.rebuilt.append(
-        TableChecksum(table.name, counts["rebuilt"], digests["rebuilt"].hexdigest())
-    )
+            a, b = left.take(), right.take()
+    report.live.append(left.checksum())
+    report.rebuilt.append(right.checksum())
 
 
 def rebuild(

@@ -116,13 +116,7 @@ class _Session(ViewSession):
     def update(self, table: TableSpec, rows: Sequence[Row]) -> None:
         self.updated[table.name] = list(rows)
 
-    def tracked(self, name: str) -> int | None:
-        raise NotImplementedError
-
-    def advance(self, name: str, expected: int | None, position: int) -> bool:
-        raise NotImplementedError
-
-    def reset(self, name: str) -> None:
+    def _tracking(self, query: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         raise NotImplementedError
 
     def scan(self, table: TableSpec, *, scratch: bool = False) -> Iterator[Row]:
