@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +18,7 @@ from domain.base import natural_id
 from ledger.canonical import datetime_to_micros, micros_to_datetime
 from ledger.chain import LedgerRecord
 from ledger.store import ChainStore
+from projections.core import plain
 
 __all__ = ["EventView", "aggregate_id", "history", "iter_events", "plain", "view"]
 
@@ -60,25 +59,6 @@ class EventView:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
-
-
-def plain(value: Any) -> Any:
-    """A JSON-friendly copy: decimals, times and ids as strings.
-
-    >>> plain({"p": Decimal("1.50"), "ids": (UUID(int=1),)})
-    {'p': '1.50', 'ids': ['00000000-0000-0000-0000-000000000001']}
-    """
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
-    return value
 
 
 def _iso(micros: int) -> str:

@@ -22,12 +22,11 @@ from rich.table import Table
 from ledger import ChainStore, Settings, open_store
 from ledger.settings import redact_url
 from projections.catalogue import PROJECTIONS, by_name
-from projections.core import ProjectionError
+from projections.core import ProjectionError, plain
 from projections.lineage import Lineage, lineage
 from projections.rebuild import RebuildReport, rebuild, replace_live
 from projections.runner import BatchReport, ProjectionRunner
 
-from .browse import plain
 from .errors import CommandError
 from .options import load_settings, require_schema
 from .progress import progress_bar

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any, cast
+from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder
@@ -33,6 +37,7 @@ __all__ = [
     "UnknownEventType",
     "aggregate_topic",
     "decoder",
+    "plain",
     "topic",
 ]
 
@@ -70,6 +75,25 @@ def topic(event_class: type[DomainEventProtocol[Any]]) -> str:
 def aggregate_topic(event_topic: str) -> str:
     """The aggregate part of an event topic: ``domain.trading:Order.Placed`` -> ``...:Order``."""
     return event_topic.rsplit(".", 1)[0]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly copy: decimals, times and ids as strings.
+
+    >>> plain({"p": Decimal("1.50"), "ids": (UUID(int=1),)})
+    {'p': '1.50', 'ids': ['00000000-0000-0000-0000-000000000001']}
+    """
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return value
 
 
 def decoder() -> JSONTranscoder:
