@@ -21,7 +21,7 @@ from ledger.chain import LedgerRecord
 from ledger.store import ChainStore
 from ledger.views import ViewSession, tracking_name
 
-from .core import Fact, Handler, Projection, Rows, decoder
+from .core import Fact, Handler, Projection, ProjectionError, Rows, decoder
 
 __all__ = ["BatchReport", "ProjectionRunner", "ProjectionStatus", "apply_records"]
 
@@ -92,12 +92,19 @@ def apply_records(
         handlers = rules.of(record)
         if not handlers:
             continue
+        try:
+            data = transcoder.decode(record.state)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, bad transcoding
+            raise ProjectionError(
+                f"the event at position {record.position} ({record.topic}) cannot be decoded: "
+                f"{exc}; run `regledger show {record.position}`"
+            ) from exc
         fact = Fact(
             record.position,
             record.originator_id,
             record.originator_version,
             record.topic,
-            transcoder.decode(record.state),
+            data,
         )
         for index, handler in handlers:
             handler(rows[index], fact)

@@ -1,13 +1,20 @@
-"""A following runner applies what other writers append, as they append it, and stops."""
+"""A following runner applies what other writers append, as they append it, and stops; a
+runner that meets an event it cannot decode stops there, naming it."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime
+
+import pytest
+from eventsourcing.persistence import StoredEvent
 
 from console.trail import open_trail
 from ledger import ChainStore, Settings
+from ledger.validation import BatchValidator
 from projections.catalogue import by_name
+from projections.core import ProjectionError
 from projections.runner import BatchReport, ProjectionRunner
 
 
@@ -62,3 +69,19 @@ def test_follow_on_an_empty_ledger_applies_nothing_and_stops(store: ChainStore) 
         runner.follow(lambda: next(polls, None) is None, reports.append, idle=0.01)
         assert reports == []
         assert {s.position for s in runner.status()} == {None}
+
+
+def test_an_undecodable_event_stops_the_runner_naming_its_position(store: ChainStore) -> None:
+    validator = BatchValidator(max_event_bytes=1_048_576, known_topics=None)
+    topic = "domain.activity:UserAction.Recorded"
+    store.append([StoredEvent(uuid.uuid4(), 1, topic, b"{not json")], validator)
+    (view,) = by_name(["user_actions"])
+    with ProjectionRunner(store, [view]) as runner:
+        with pytest.raises(ProjectionError) as caught:
+            runner.run()
+        assert [s.position for s in runner.status()] == [None]
+    assert str(caught.value) == (
+        "the event at position 0 (domain.activity:UserAction.Recorded) cannot be decoded: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1); "
+        "run `regledger show 0`"
+    )
