@@ -5,8 +5,9 @@ Only the backend modules (``postgres.py``, ``sqlite.py``) touch a database drive
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from hashlib import sha256
@@ -14,7 +15,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from eventsourcing.persistence import StoredEvent, Tracking
 
@@ -25,6 +26,8 @@ from .validation import BatchValidator
 from .views import ViewSession
 
 __all__ = ["AppliedMigration", "ChainStore", "Migration", "migration_files"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,31 @@ class ChainStore(ABC):
         It is also called once as soon as watching starts, so an append that lands
         between a reader's first read and the start of watching is never missed.
         """
+
+    def follow(
+        self,
+        stopped: Callable[[], bool],
+        catch_up: Callable[[], Iterable[T]],
+        on_batch: Callable[[T], object] | None = None,
+        idle: float = 1.0,
+    ) -> None:
+        """Run ``catch_up()`` to the head, then again after each append, until ``stopped()``;
+        hand each batch it yields to ``on_batch``. Appends are noticed by ``watch`` (a
+        thread); ``idle`` bounds the wait between checks of ``stopped()``."""
+        appended = threading.Event()
+        watcher = threading.Thread(target=self.watch, args=(stopped, appended.set), daemon=True)
+        watcher.start()
+        try:
+            while not stopped():
+                appended.clear()
+                for batch in catch_up():
+                    if on_batch is not None:
+                        on_batch(batch)
+                    if stopped():
+                        return
+                appended.wait(idle)
+        finally:
+            watcher.join(timeout=5)
 
     # --- schema ----------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ twice and nothing is skipped.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -196,19 +195,4 @@ class ProjectionRunner:
         idle: float = 1.0,
     ) -> None:
         """Catch up, then apply new events as they are appended, until ``stopped()``."""
-        appended = threading.Event()
-        watcher = threading.Thread(
-            target=self.store.watch, args=(stopped, appended.set), daemon=True
-        )
-        watcher.start()
-        try:
-            while not stopped():
-                appended.clear()
-                for report in self.batches():
-                    if on_batch is not None:
-                        on_batch(report)
-                    if stopped():
-                        return
-                appended.wait(idle)
-        finally:
-            watcher.join(timeout=5)
+        self.store.follow(stopped, self.batches, on_batch, idle)

@@ -192,22 +192,7 @@ class Relay:
         idle: float = 1.0,
     ) -> None:
         """Catch up, then relay new events as they are appended, until ``stopped()``."""
-        appended = threading.Event()
-        watcher = threading.Thread(
-            target=self.store.watch, args=(stopped, appended.set), daemon=True
-        )
-        watcher.start()
-        try:
-            while not stopped():
-                appended.clear()
-                for batch in self.batches():
-                    if on_batch is not None:
-                        on_batch(batch)
-                    if stopped():
-                        return
-                appended.wait(idle)
-        finally:
-            watcher.join(timeout=5)
+        self.store.follow(stopped, self.batches, on_batch, idle)
 
 
 class KafkaSender:
