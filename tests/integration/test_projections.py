@@ -19,22 +19,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import StoredEvent
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from console.cli import cli
-from console.demo import run_demo
 from console.trail import open_trail
 from domain.base import natural_id
 from domain.trading import Execution, Order
@@ -47,7 +43,7 @@ from projections.lineage import failed_checks, lineage
 from projections.rebuild import Difference, canonical_values, checksums, rebuild
 from projections.runner import BatchReport, ProjectionRunner
 from projections.tables import DEPLOYMENTS, ORDERS, ROLLBACKS, TRANSACTIONS
-from tests.support.databases import admin_dsn, dsn_for, ledger_url, superuser_connection
+from tests.support.databases import copy_of, recorded_demo, superuser_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = 1809  # the demo day records positions 0..1809
@@ -248,39 +244,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def recorded(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo day recorded, not projected: every test copies it, nothing connects to it."""
-    with ledger_url(backend, tmp_path_factory.mktemp("recorded")) as url:
-        trail = open_trail(Settings(database_url=url))
-        try:
-            run_demo(trail, days=1, seed=7)
-        finally:
-            trail.close()
+    with recorded_demo(backend, tmp_path_factory.mktemp("recorded")) as url:
         yield url
-
-
-@contextmanager
-def copy_of(url: str, folder: Path) -> Iterator[str]:
-    if url.startswith("sqlite:///"):
-        target = folder / f"copy-{uuid.uuid4().hex[:8]}.db"
-        with (
-            closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as source,
-            closing(sqlite3.connect(target)) as copy,
-        ):
-            source.backup(copy)
-        yield f"sqlite:///{target}"
-        return
-    name = f"rl_test_{uuid.uuid4().hex[:12]}"
-    template = conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(admin_dsn(), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(str(template))
-            )
-        )
-    try:
-        yield dsn_for(name)
-    finally:
-        with psycopg.connect(admin_dsn(), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _run(store: ChainStore, until: int | None = None, **options: Any) -> list[BatchReport]:

@@ -27,8 +27,6 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from console.demo import run_demo
-from console.trail import open_trail
 from ledger import Settings, open_store
 from ledger.chain import LedgerRecord
 from ledger.recorders import ChainedApplicationRecorder
@@ -45,8 +43,7 @@ from streams.relay import (
     RelayConflictError,
     RelayError,
 )
-from tests.support.databases import ledger_url
-from tests.support.stream_ledgers import copy_of
+from tests.support.databases import copy_of, recorded_demo
 from tests.support.stream_topics import Received, read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,12 +64,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def recorded(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo day recorded; every test relays a copy, nothing connects to it."""
-    with ledger_url(backend, tmp_path_factory.mktemp("recorded")) as url:
-        trail = open_trail(Settings(database_url=url))
-        try:
-            run_demo(trail, days=1, seed=7)
-        finally:
-            trail.close()
+    with recorded_demo(backend, tmp_path_factory.mktemp("recorded")) as url:
         yield url
 
 

@@ -8,12 +8,14 @@ created for one test and dropped after it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ledger import Settings, open_store
@@ -89,3 +91,46 @@ __all__ = [
     "postgres_database",
     "superuser_connection",
 ]
+
+
+@contextmanager
+def copy_of(url: str, folder: Path) -> Iterator[str]:
+    """A copy of the ledger at ``url`` (nothing may be connected to it); yields its URL."""
+    if url.startswith("sqlite:///"):
+        target = folder / f"copy-{uuid.uuid4().hex[:8]}.db"
+        with (
+            closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as source,
+            closing(sqlite3.connect(target)) as copy,
+        ):
+            source.backup(copy)
+        yield f"sqlite:///{target}"
+        return
+    name = f"rl_test_{uuid.uuid4().hex[:12]}"
+    template = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(admin_dsn(), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(str(template))
+            )
+        )
+    try:
+        yield dsn_for(name)
+    finally:
+        with psycopg.connect(admin_dsn(), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def recorded_demo(backend: str, folder: Path) -> Iterator[str]:
+    """A ledger holding the demo day (seed 7), not projected; yields its URL. Tests copy
+    it (``copy_of``) rather than connect to it."""
+    from console.demo import run_demo  # the console is above the ledger: import on use
+    from console.trail import open_trail
+
+    with ledger_url(backend, folder) as url:
+        trail = open_trail(Settings(database_url=url))
+        try:
+            run_demo(trail, days=1, seed=7)
+        finally:
+            trail.close()
+        yield url
