@@ -36,6 +36,7 @@ __all__ = [
     "Rows",
     "UnknownEventType",
     "aggregate_topic",
+    "copy_event",
     "decoder",
     "plain",
     "topic",
@@ -134,6 +135,28 @@ class Projection:
         return None
 
 
+def copy_event(
+    table: str,
+    fields: tuple[str, ...],
+    *,
+    by: str,
+    at: str,
+    renamed: Mapping[str, str] | None = None,
+) -> Handler:
+    """A handler that inserts one row per event: the event's ``fields`` as they are,
+    ``renamed`` columns (column -> field), its actor in column ``by``, its
+    ``occurred_at`` in column ``at`` and its ledger ``position``."""
+    renames = dict(renamed or {})
+
+    def handle(rows: Rows, fact: Fact) -> None:
+        row = {name: fact[name] for name in fields}
+        row.update({column: fact[field] for column, field in renames.items()})
+        row.update({by: fact["actor"], at: fact["occurred_at"], "position": fact.position})
+        rows.insert(table, row)
+
+    return handle
+
+
 class Rows:
     """The rows one batch inserts or changes, written by :meth:`flush` in order."""
 
@@ -181,6 +204,13 @@ class Rows:
         key, row, new = self._find(table, where)
         if not new:
             self._changed[table][key] = row
+        return row
+
+    def change_stream(self, table: str, fact: Fact) -> Row:
+        """The row of ``fact``'s aggregate, to change in place, with ``fact``'s position
+        already added to its ``positions``."""
+        row = self.change(table, stream_id=fact.originator_id)
+        row["positions"] = [*row["positions"], fact.position]
         return row
 
     def flush(self) -> int:

@@ -9,8 +9,9 @@ from decimal import Decimal
 from domain.activity import UserAction
 from domain.deployments import RETROACTIVE_APPROVAL_WINDOW, ROLLBACK_LEVELS, Deployment, Rollback
 from domain.models import ModelVersion, ShadowComparison
+from ledger.views import Row
 
-from .core import Fact, Projection, Rows, topic
+from .core import Fact, Projection, Rows, copy_event, topic
 from .tables import (
     DEPLOYMENTS,
     DORA_CHANGES,
@@ -71,46 +72,44 @@ def _requested(rows: Rows, fact: Fact) -> None:
     )
 
 
-def _deployment(rows: Rows, fact: Fact) -> dict[str, object]:
-    row = rows.change("deployments", stream_id=fact.originator_id)
-    row["positions"] = [*row["positions"], fact.position]
-    return row
-
-
-def _approve(row: dict[str, object], fact: Fact, approval: str) -> None:
+def _approve(row: Row, fact: Fact, approval: str) -> None:
     row.update(approved_by=fact["actor"], approved_at=fact["occurred_at"], approval=approval)
     # The domain refuses this; the view does not trust every writer the ledger ever had.
     if row["approved_by"] == row["requested_by"]:
         row["sod_violations"] = [
-            *row["sod_violations"],  # type: ignore[misc]
+            *row["sod_violations"],
             f"approved by its requester {row['requested_by']}",
         ]
 
 
 def _approved(rows: Rows, fact: Fact) -> None:
-    row = _deployment(rows, fact)
+    row = rows.change_stream("deployments", fact)
     _approve(row, fact, "prior")
     row["outcome"] = "approved"
 
 
 def _retroactively_approved(rows: Rows, fact: Fact) -> None:
-    _approve(_deployment(rows, fact), fact, "retroactive_late" if fact["late"] else "retroactive")
+    _approve(
+        rows.change_stream("deployments", fact),
+        fact,
+        "retroactive_late" if fact["late"] else "retroactive",
+    )
 
 
 def _started(rows: Rows, fact: Fact) -> None:
-    row = _deployment(rows, fact)
+    row = rows.change_stream("deployments", fact)
     row.update(started_by=fact["actor"], started_at=fact["occurred_at"], outcome="started")
     if not fact["approved"]:
         row["retroactive_due"] = fact["occurred_at"] + RETROACTIVE_APPROVAL_WINDOW
 
 
 def _promoted(rows: Rows, fact: Fact) -> None:
-    row = _deployment(rows, fact)
+    row = rows.change_stream("deployments", fact)
     row.update(finished_by=fact["actor"], finished_at=fact["occurred_at"], outcome="promoted")
 
 
 def _rolled_back(rows: Rows, fact: Fact) -> None:
-    row = _deployment(rows, fact)
+    row = rows.change_stream("deployments", fact)
     row.update(
         finished_by=fact["actor"],
         finished_at=fact["occurred_at"],
@@ -199,12 +198,11 @@ def _dora_started(rows: Rows, fact: Fact) -> None:
 
 
 def _dora_rolled_back(rows: Rows, fact: Fact) -> None:
-    row = rows.change("dora_changes", stream_id=fact.originator_id)
+    row = rows.change_stream("dora_changes", fact)
     row.update(
         failed=True,
         restored_at=fact["occurred_at"],
         time_to_restore_seconds=seconds_between(row["started_at"], fact["occurred_at"]),
-        positions=[*row["positions"], fact.position],
     )
 
 
@@ -232,15 +230,9 @@ DORA_VIEW = Projection(
 # --- people and models --------------------------------------------------------------------
 
 
-def _user_action(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "user_actions",
-        {
-            **{name: fact[name] for name in ("action_id", "action", "target", "details", "actor")},
-            "occurred_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_user_action = copy_event(
+    "user_actions", ("action_id", "action", "target", "details"), by="actor", at="occurred_at"
+)
 
 
 USER_ACTIONS_VIEW = Projection(
@@ -252,29 +244,13 @@ USER_ACTIONS_VIEW = Projection(
 )
 
 
-def _shadow_compared(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "shadow_comparisons",
-        {
-            **{
-                name: fact[name]
-                for name in (
-                    "comparison_id",
-                    "model_id",
-                    "live_version",
-                    "shadow_version",
-                    "window_start",
-                    "window_end",
-                    "samples",
-                    "agreements",
-                    "agreement_rate",
-                )  # fmt: skip
-            },
-            "recorded_by": fact["actor"],
-            "recorded_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_shadow_compared = copy_event(
+    "shadow_comparisons",
+    ("comparison_id", "model_id", "live_version", "shadow_version", "window_start",
+     "window_end", "samples", "agreements", "agreement_rate"),
+    by="recorded_by",
+    at="recorded_at",
+)  # fmt: skip
 
 
 SHADOW_COMPARISONS_VIEW = Projection(
@@ -285,25 +261,12 @@ SHADOW_COMPARISONS_VIEW = Projection(
 )
 
 
-def _model_registered(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "model_versions",
-        {
-            **{
-                name: fact[name]
-                for name in (
-                    "model_id",
-                    "version",
-                    "training_data_hash",
-                    "parameters_hash",
-                    "description",
-                )  # fmt: skip
-            },
-            "registered_by": fact["actor"],
-            "registered_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_model_registered = copy_event(
+    "model_versions",
+    ("model_id", "version", "training_data_hash", "parameters_hash", "description"),
+    by="registered_by",
+    at="registered_at",
+)
 
 
 MODEL_VERSIONS_VIEW = Projection(

@@ -7,7 +7,7 @@ from domain.activity import MarketDataUsage
 from domain.controls import ComplianceCheck, RiskCalculation
 from domain.trading import Execution, Order, TradeDecision
 
-from .core import Fact, Projection, Rows, topic
+from .core import Fact, Projection, Rows, copy_event, topic
 from .tables import (
     COMPLIANCE_CHECKS,
     MARKET_DATA_USAGE,
@@ -55,24 +55,18 @@ def _execution_recorded(rows: Rows, fact: Fact) -> None:
 
 
 def _execution_amended(rows: Rows, fact: Fact) -> None:
-    row = rows.change("transactions", stream_id=fact.originator_id)
-    row.update(
+    rows.change_stream("transactions", fact).update(
         quantity=fact["quantity"],
         price=fact["price"],
         status="amended",
         amended_at=fact["occurred_at"],
         correction_reason=fact["reason"],
-        positions=[*row["positions"], fact.position],
     )
 
 
 def _execution_cancelled(rows: Rows, fact: Fact) -> None:
-    row = rows.change("transactions", stream_id=fact.originator_id)
-    row.update(
-        status="cancelled",
-        cancelled_at=fact["occurred_at"],
-        correction_reason=fact["reason"],
-        positions=[*row["positions"], fact.position],
+    rows.change_stream("transactions", fact).update(
+        status="cancelled", cancelled_at=fact["occurred_at"], correction_reason=fact["reason"]
     )
 
 
@@ -116,7 +110,7 @@ def _order_placed(rows: Rows, fact: Fact) -> None:
 
 
 def _order_amended(rows: Rows, fact: Fact) -> None:
-    row = rows.change("orders", stream_id=fact.originator_id)
+    row = rows.change_stream("orders", fact)
     row.update(
         quantity=fact["quantity"],
         limit_price=fact["limit_price"],
@@ -124,17 +118,12 @@ def _order_amended(rows: Rows, fact: Fact) -> None:
         amendments=row["amendments"] + 1,
         amended_at=fact["occurred_at"],
         reason=fact["reason"],
-        positions=[*row["positions"], fact.position],
     )
 
 
 def _order_cancelled(rows: Rows, fact: Fact) -> None:
-    row = rows.change("orders", stream_id=fact.originator_id)
-    row.update(
-        status="cancelled",
-        cancelled_at=fact["occurred_at"],
-        reason=fact["reason"],
-        positions=[*row["positions"], fact.position],
+    rows.change_stream("orders", fact).update(
+        status="cancelled", cancelled_at=fact["occurred_at"], reason=fact["reason"]
     )
 
 
@@ -153,28 +142,13 @@ ORDERS_VIEW = Projection(
 # --- insert-only views --------------------------------------------------------------------
 
 
-def _decision_made(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "trade_decisions",
-        {
-            **{
-                name: fact[name]
-                for name in (
-                    "decision_id",
-                    "model_id",
-                    "model_version",
-                    "strategy",
-                    "isin",
-                    "signal",
-                    "confidence",
-                    "lineage_hash",
-                )  # fmt: skip
-            },
-            "decided_by": fact["actor"],
-            "decided_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_decision_made = copy_event(
+    "trade_decisions",
+    ("decision_id", "model_id", "model_version", "strategy", "isin", "signal", "confidence",
+     "lineage_hash"),
+    by="decided_by",
+    at="decided_at",
+)  # fmt: skip
 
 
 TRADE_DECISIONS_VIEW = Projection(
@@ -185,26 +159,12 @@ TRADE_DECISIONS_VIEW = Projection(
 )
 
 
-def _market_data_used(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "market_data_usage",
-        {
-            **{
-                name: fact[name]
-                for name in (
-                    "usage_id",
-                    "feed",
-                    "isin",
-                    "snapshot_hash",
-                    "snapshot_time",
-                    "purpose",
-                )
-            },
-            "used_by": fact["actor"],
-            "used_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_market_data_used = copy_event(
+    "market_data_usage",
+    ("usage_id", "feed", "isin", "snapshot_hash", "snapshot_time", "purpose"),
+    by="used_by",
+    at="used_at",
+)
 
 
 MARKET_DATA_VIEW = Projection(
@@ -215,29 +175,14 @@ MARKET_DATA_VIEW = Projection(
 )
 
 
-def _risk_calculated(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "risk_calculations",
-        {
-            **{
-                name: fact[name]
-                for name in (
-                    "calculation_id",
-                    "portfolio",
-                    "metric",
-                    "method",
-                    "value",
-                    "currency",
-                    "breached",
-                    "evidence",
-                )  # fmt: skip
-            },
-            "limit_value": fact["limit"],
-            "calculated_by": fact["actor"],
-            "calculated_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_risk_calculated = copy_event(
+    "risk_calculations",
+    ("calculation_id", "portfolio", "metric", "method", "value", "currency", "breached",
+     "evidence"),
+    by="calculated_by",
+    at="calculated_at",
+    renamed={"limit_value": "limit"},  # LIMIT is an SQL keyword
+)  # fmt: skip
 
 
 RISK_CALCULATIONS_VIEW = Projection(
@@ -248,27 +193,12 @@ RISK_CALCULATIONS_VIEW = Projection(
 )
 
 
-def _check_performed(rows: Rows, fact: Fact) -> None:
-    rows.insert(
-        "compliance_checks",
-        {
-            **{
-                name: fact[name]
-                for name in (
-                    "check_id",
-                    "client_order_id",
-                    "control",
-                    "passed",
-                    "observed",
-                    "threshold",
-                    "evidence",
-                )  # fmt: skip
-            },
-            "performed_by": fact["actor"],
-            "performed_at": fact["occurred_at"],
-            "position": fact.position,
-        },
-    )
+_check_performed = copy_event(
+    "compliance_checks",
+    ("check_id", "client_order_id", "control", "passed", "observed", "threshold", "evidence"),
+    by="performed_by",
+    at="performed_at",
+)
 
 
 COMPLIANCE_CHECKS_VIEW = Projection(
