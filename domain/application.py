@@ -24,6 +24,7 @@ from .controls import RISK_METRICS, RTS6_CONTROLS, ComplianceCheck, RiskCalculat
 from .deployments import ROLLBACK_LEVELS, ROLLBACK_TRIGGERS, STRATEGIES, Deployment, Rollback
 from .errors import InvalidField
 from .models import ModelVersion, ShadowComparison
+from .reliability import SLO_SEVERITIES, SloBreach
 from .trading import Execution, Order, TradeDecision
 
 __all__ = ["SIDES", "SIGNALS", "TRADING_CAPACITIES", "AuditTrail"]
@@ -492,6 +493,60 @@ class AuditTrail(Application[UUID]):
         )
         self.save(deployment, rollback)
         return rollback.id
+
+    def record_slo_breach(
+        self,
+        *,
+        slo: str,
+        service: str,
+        severity: str,
+        rule: str,
+        long_window_minutes: int,
+        short_window_minutes: int,
+        burn_rate_long: Decimal | str,
+        burn_rate_short: Decimal | str,
+        threshold: Decimal | str,
+        sli_long: Decimal | str,
+        sli_short: Decimal | str,
+        window_end: datetime | str,
+        error_budget_remaining: Decimal | str,
+        actor: str,
+        occurred_at: datetime | str,
+        source_event_id: str | None = None,
+    ) -> UUID:
+        """Record a burn-rate alert that fired; its id is (slo, rule, window_end), so one
+        episode is recorded once however often the alert is delivered."""
+        for name, minutes in (("long_window_minutes", long_window_minutes),
+                              ("short_window_minutes", short_window_minutes)):  # fmt: skip
+            if type(minutes) is not int or minutes <= 0:
+                raise InvalidField(name, minutes, "must be a positive whole number of minutes")
+        if short_window_minutes >= long_window_minutes:
+            raise InvalidField(
+                "short_window_minutes", short_window_minutes,
+                f"must be shorter than long_window_minutes ({long_window_minutes})",
+            )  # fmt: skip
+        checked_slo = check.non_empty(slo, "slo")
+        checked_rule = check.non_empty(rule, "rule")
+        end = check.utc_timestamp(window_end, "window_end")
+        breach = SloBreach(
+            breach_id=f"{checked_slo}/{checked_rule}/{end.isoformat()}",
+            slo=checked_slo,
+            service=check.non_empty(service, "service"),
+            severity=check.one_of(severity, "severity", SLO_SEVERITIES),
+            rule=checked_rule,
+            long_window_minutes=long_window_minutes,
+            short_window_minutes=short_window_minutes,
+            burn_rate_long=check.decimal(burn_rate_long, "burn_rate_long"),
+            burn_rate_short=check.decimal(burn_rate_short, "burn_rate_short"),
+            threshold=check.decimal(threshold, "threshold", positive=True),
+            sli_long=check.probability(sli_long, "sli_long"),
+            sli_short=check.probability(sli_short, "sli_short"),
+            window_end=end,
+            error_budget_remaining=check.decimal(error_budget_remaining, "error_budget_remaining"),
+            **_common(actor, occurred_at, source_event_id),
+        )
+        self.save(breach)
+        return breach.id
 
     # --- models ----------------------------------------------------------------------------
 

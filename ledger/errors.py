@@ -8,7 +8,8 @@ Exception tree::
     ├── MigrationError                 a migration is missing, changed after it ran, or failed
     ├── StoreUnavailableError          the database cannot be reached
     ├── StorePermissionError           the connecting role lacks a privilege
-    └── AppendTimeoutError             another writer held the append lock too long; nothing stored
+    ├── AppendTimeoutError             another writer held the append lock too long; nothing stored
+    └── DuplicateSourceError(IntegrityError)  a source event id is already recorded; nothing stored
 
 Conflicting aggregate versions raise eventsourcing's ``IntegrityError`` (so an
 unchanged ``eventsourcing.application.Application`` behaves as it does on the
@@ -17,10 +18,15 @@ stock recorders); nothing of the rejected batch is stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from eventsourcing.persistence import IntegrityError
+
 __all__ = [
     "AppendTimeoutError",
     "ConfigurationError",
     "InvalidEventError",
+    "DuplicateSourceError",
     "LedgerError",
     "MigrationError",
     "StorePermissionError",
@@ -52,6 +58,21 @@ class InvalidEventError(LedgerError, ValueError):
             shown = shown[:77] + "..."
         super().__init__(
             f"event {index} of the batch: {field}={shown} {problem}; "
+            "nothing of the batch was stored"
+        )
+
+
+class DuplicateSourceError(LedgerError, IntegrityError):
+    """A source event id of the batch is already in the ledger; nothing was stored.
+
+    Ingestion is idempotent by source event id: ``ledger_sources`` holds each id once,
+    written in the same transaction as its events.
+    """
+
+    def __init__(self, source_event_ids: Sequence[str], detail: str) -> None:
+        self.source_event_ids = tuple(source_event_ids)
+        super().__init__(
+            f"{detail}: a source event id of the batch is already recorded; "
             "nothing of the batch was stored"
         )
 

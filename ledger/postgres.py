@@ -26,6 +26,7 @@ from .chain import ChainHead, LedgerRecord, Link, seal
 from .errors import (
     AppendTimeoutError,
     ConfigurationError,
+    DuplicateSourceError,
     LedgerError,
     StorePermissionError,
     StoreUnavailableError,
@@ -172,10 +173,11 @@ class PostgresChainStore(ChainStore):
         events: Sequence[StoredEvent],
         validator: BatchValidator,
         tracking: Tracking | None = None,
+        sources: Sequence[tuple[str, int]] = (),
     ) -> list[int]:
         with self._connection() as conn:
             try:
-                return self._append(conn, events, validator, tracking)
+                return self._append(conn, events, validator, tracking, sources)
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE and not conn.closed:
                     conn.execute("ROLLBACK")
@@ -187,6 +189,7 @@ class PostgresChainStore(ChainStore):
         events: Sequence[StoredEvent],
         validator: BatchValidator,
         tracking: Tracking | None,
+        sources: Sequence[tuple[str, int]],
     ) -> list[int]:
         cur, head_cur, block_cur = conn.cursor(), conn.cursor(), conn.cursor(binary=True)
         try:
@@ -219,6 +222,14 @@ class PostgresChainStore(ChainStore):
                 self._check_versions(cur, checked)
             if tracking is not None:
                 self._insert_tracking(cur, tracking)
+            if sources:
+                cur.execute(
+                    Q["insert_sources"],
+                    {
+                        "ids": [source for source, _ in sources],
+                        "positions": [first + index for _, index in sources],
+                    },
+                )
             levels = self._tree_levels(cur, first, open_leaves) if self.maintain_tree else None
             nodes: list[tuple[int, int, bytes]] = []
             if events:
@@ -256,11 +267,20 @@ class PostgresChainStore(ChainStore):
                     cur.execute(Q["notify"])
                 cur.execute("COMMIT")
         except pg_errors.UniqueViolation as exc:
+            if exc.diag.table_name == "ledger_sources":
+                raise DuplicateSourceError([s for s, _ in sources], _first_line(exc)) from exc
             raise IntegrityError(
                 f"{_first_line(exc)}: an event with that originator_id and version is "
                 "already recorded; nothing of the batch was stored"
             ) from exc
         return list(range(first, head.next_position))
+
+    def source_positions(self, source_event_ids: Sequence[str]) -> dict[str, int]:
+        if not source_event_ids:
+            return {}
+        with self._connection() as conn:
+            rows = conn.execute(Q["source_positions"], {"ids": list(source_event_ids)})
+            return {source: position for source, position in rows}
 
     @staticmethod
     def _tree_levels(

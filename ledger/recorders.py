@@ -54,7 +54,9 @@ class ChainedApplicationRecorder(_OnStore, ApplicationRecorder):
         validator = BatchValidator(
             max_event_bytes=self.max_event_bytes, known_topics=self._known_topics
         )
-        return [position + 1 for position in self.store.append(stored_events, validator, tracking)]
+        sources = kwargs.get("sources", ())
+        positions = self.store.append(stored_events, validator, tracking, sources)
+        return [position + 1 for position in positions]
 
     def select_events(
         self,

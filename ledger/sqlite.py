@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from . import merkle, tree
 from .chain import ChainHead, LedgerRecord, Link, links_of, seal
-from .errors import AppendTimeoutError, StoreUnavailableError
+from .errors import AppendTimeoutError, DuplicateSourceError, StoreUnavailableError
 from .settings import Settings
 from .sqlfiles import queries
 from .store import AppliedMigration, ChainStore, Migration
@@ -74,6 +74,7 @@ class SQLiteChainStore(ChainStore):
         events: Sequence[StoredEvent],
         validator: BatchValidator,
         tracking: Tracking | None = None,
+        sources: Sequence[tuple[str, int]] = (),
     ) -> list[int]:
         prepared = validator.prepare(events)  # before the lock: SQLite writers do not overlap
         conn = self._conn()
@@ -94,9 +95,16 @@ class SQLiteChainStore(ChainStore):
             self._store_tree_nodes(conn, head.next_position, [r.hash for r in batch.records])
             if tracking is not None:
                 self._insert_tracking(conn, tracking)
+            if sources:
+                conn.executemany(
+                    Q["insert_source"],
+                    [(source, head.next_position + index) for source, index in sources],
+                )
             conn.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             conn.execute("ROLLBACK")
+            if "ledger_sources" in str(exc):
+                raise DuplicateSourceError([s for s, _ in sources], str(exc)) from exc
             raise IntegrityError(f"{exc}; nothing of the batch was stored") from exc
         except BaseException:
             conn.execute("ROLLBACK")
@@ -104,6 +112,12 @@ class SQLiteChainStore(ChainStore):
         return [r.position for r in batch.records]
 
     # --- reading ---------------------------------------------------------------------
+
+    def source_positions(self, source_event_ids: Sequence[str]) -> dict[str, int]:
+        if not source_event_ids:
+            return {}
+        rows = self._conn().execute(Q["source_positions"], (json.dumps(list(source_event_ids)),))
+        return {source: position for source, position in rows}
 
     def select_events(
         self,

@@ -100,8 +100,13 @@ class ChainStore(ABC):
         events: Sequence[StoredEvent],
         validator: BatchValidator,
         tracking: Tracking | None = None,
+        sources: Sequence[tuple[str, int]] = (),
     ) -> list[int]:
         """Validate ``events`` and chain them onto the head atomically; return positions.
+
+        ``sources`` are (source event id, index of its first event in ``events``): each id
+        goes into ``ledger_sources`` with that event's position, in the same transaction.
+        An id already there raises ``DuplicateSourceError`` and nothing is stored.
 
         Raises ``InvalidEventError`` for a malformed event, and eventsourcing's
         ``IntegrityError`` when an (originator_id, version) is already recorded or
@@ -110,6 +115,10 @@ class ChainStore(ABC):
         """
 
     # --- reading ---------------------------------------------------------------------
+
+    @abstractmethod
+    def source_positions(self, source_event_ids: Sequence[str]) -> dict[str, int]:
+        """The ledger position of each of ``source_event_ids`` already recorded."""
 
     @abstractmethod
     def select_events(

@@ -9,6 +9,7 @@ from .governance import (
     MODEL_VERSIONS_VIEW,
     ROLLBACKS_VIEW,
     SHADOW_COMPARISONS_VIEW,
+    SLO_BREACHES_VIEW,
     USER_ACTIONS_VIEW,
 )
 from .trading import (
@@ -35,6 +36,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     USER_ACTIONS_VIEW,
     SHADOW_COMPARISONS_VIEW,
     MODEL_VERSIONS_VIEW,
+    SLO_BREACHES_VIEW,
 )
 
 

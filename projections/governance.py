@@ -9,6 +9,7 @@ from decimal import Decimal
 from domain.activity import UserAction
 from domain.deployments import RETROACTIVE_APPROVAL_WINDOW, ROLLBACK_LEVELS, Deployment, Rollback
 from domain.models import ModelVersion, ShadowComparison
+from domain.reliability import SloBreach
 from ledger.views import Row
 
 from .core import Fact, Projection, Rows, copy_event, topic
@@ -19,6 +20,7 @@ from .tables import (
     MODEL_VERSIONS,
     ROLLBACKS,
     SHADOW_COMPARISONS,
+    SLO_BREACHES,
     USER_ACTIONS,
 )
 
@@ -28,6 +30,7 @@ __all__ = [
     "MODEL_VERSIONS_VIEW",
     "ROLLBACKS_VIEW",
     "SHADOW_COMPARISONS_VIEW",
+    "SLO_BREACHES_VIEW",
     "USER_ACTIONS_VIEW",
     "seconds_between",
 ]
@@ -159,6 +162,24 @@ ROLLBACKS_VIEW = Projection(
     description="one row per rollback: level, trigger, reason and evidence",
     tables=(ROLLBACKS,),
     handlers={topic(Rollback.Executed): _rollback_executed},
+)
+
+SLO_BREACHES_VIEW = Projection(
+    name="slo_breaches",
+    description="one row per SLO burn-rate alert that fired: windows, burn rates, budget left",
+    tables=(SLO_BREACHES,),
+    handlers={
+        topic(SloBreach.Recorded): copy_event(
+            "slo_breaches",
+            (
+                "breach_id", "slo", "service", "severity", "rule", "long_window_minutes",
+                "short_window_minutes", "burn_rate_long", "burn_rate_short", "threshold",
+                "sli_long", "sli_short", "window_end", "error_budget_remaining",
+            ),  # fmt: skip
+            by="recorded_by",
+            at="recorded_at",
+        )
+    },
 )
 
 

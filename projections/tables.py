@@ -21,6 +21,7 @@ __all__ = [
     "RISK_CALCULATIONS",
     "ROLLBACKS",
     "SHADOW_COMPARISONS",
+    "SLO_BREACHES",
     "TRADE_DECISIONS",
     "TRANSACTIONS",
     "USER_ACTIONS",
@@ -287,6 +288,30 @@ MODEL_VERSIONS = _table(
     description text
     registered_by text
     registered_at time
+    position int
+    """,
+)
+
+SLO_BREACHES = _table(
+    "slo_breaches",
+    "breach_id",
+    """
+    breach_id text
+    slo text
+    service text
+    severity text
+    rule text
+    long_window_minutes int
+    short_window_minutes int
+    burn_rate_long decimal
+    burn_rate_short decimal
+    threshold decimal
+    sli_long decimal
+    sli_short decimal
+    window_end time
+    error_budget_remaining decimal
+    recorded_by text
+    recorded_at time
     position int
     """,
 )

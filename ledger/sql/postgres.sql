@@ -194,3 +194,11 @@ UPDATE ledger_tracking SET notification_id = 0 WHERE application_name = %(name)s
 
 -- name: view_schema
 SELECT current_schema()
+
+-- name: insert_sources
+-- Inside the append's transaction: a source event id already recorded aborts the batch.
+INSERT INTO ledger_sources (source_event_id, position)
+SELECT * FROM unnest(%(ids)s::text[], %(positions)s::int8[])
+
+-- name: source_positions
+SELECT source_event_id, position FROM ledger_sources WHERE source_event_id = ANY(%(ids)s)

@@ -127,3 +127,10 @@ UPDATE ledger_tracking SET notification_id = 0 WHERE application_name = :name
 
 -- name: view_table_sql
 SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = :name
+
+-- name: insert_source
+INSERT INTO ledger_sources (source_event_id, position) VALUES (?, ?)
+
+-- name: source_positions
+SELECT source_event_id, position FROM ledger_sources
+WHERE source_event_id IN (SELECT value FROM json_each(?))

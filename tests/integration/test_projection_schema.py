@@ -50,6 +50,7 @@ HYPERTABLE_TIME = {
     "compliance_checks": "performed_at",
     "user_actions": "occurred_at",
     "dora_changes": "started_at",
+    "slo_breaches": "window_end",
 }
 
 VIEWS = {
@@ -70,7 +71,7 @@ VIEWS = {
 }
 
 
-def test_the_spec_has_all_thirteen_tables() -> None:
+def test_the_spec_has_all_fourteen_tables() -> None:
     assert [spec.name for spec in SPECS] == [
         "compliance_checks",
         "deployments",
@@ -82,6 +83,7 @@ def test_the_spec_has_all_thirteen_tables() -> None:
         "risk_calculations",
         "rollbacks",
         "shadow_comparisons",
+        "slo_breaches",
         "trade_decisions",
         "transactions",
         "user_actions",

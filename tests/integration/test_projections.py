@@ -50,7 +50,7 @@ HEAD = 1809  # the demo day records positions 0..1809
 NAMES = [
     "transactions", "orders", "trade_decisions", "market_data", "risk_calculations",
     "compliance_checks", "deployments", "rollbacks", "dora_metrics", "user_actions",
-    "shadow_comparisons", "model_versions",
+    "shadow_comparisons", "model_versions", "slo_breaches",
 ]  # fmt: skip
 
 # (rows, sha256 of the canonical lines) of every table after the demo day (seed 7, one
@@ -71,6 +71,7 @@ CHECKSUMS = {
     "user_actions": (15, "d99d8012b3f11b4cebf3c3699a5d7fe738c8a61bec4c52052bcc70c74baad131"),
     "shadow_comparisons": (1, "e1f9c9820a7a2aa43e454aecc4f78ffba7f318adcd5fb2c6a6471b16fe2c3cf4"),
     "model_versions": (2, "38c2bdbb1472e940b9d608ea6259d170978616f8ff89c109e9041722aaa58a04"),
+    "slo_breaches": (0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
 }
 
 _RTS22 = {
@@ -228,7 +229,7 @@ ROWS_AT_399 = {
     "transactions": 47, "orders": 36, "trade_decisions": 74, "market_data_usage": 75,
     "risk_calculations": 8, "compliance_checks": 149, "deployments": 1, "rollbacks": 0,
     "dora_requests": 1, "dora_changes": 0, "user_actions": 7, "shadow_comparisons": 0,
-    "model_versions": 2,
+    "model_versions": 2, "slo_breaches": 0,
 }
 # fmt: on
 
