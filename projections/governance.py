@@ -172,9 +172,20 @@ SLO_BREACHES_VIEW = Projection(
         topic(SloBreach.Recorded): copy_event(
             "slo_breaches",
             (
-                "breach_id", "slo", "service", "severity", "rule", "long_window_minutes",
-                "short_window_minutes", "burn_rate_long", "burn_rate_short", "threshold",
-                "sli_long", "sli_short", "window_end", "error_budget_remaining",
+                "breach_id",
+                "slo",
+                "service",
+                "severity",
+                "rule",
+                "long_window_minutes",
+                "short_window_minutes",
+                "burn_rate_long",
+                "burn_rate_short",
+                "threshold",
+                "sli_long",
+                "sli_short",
+                "window_end",
+                "error_budget_remaining",
             ),  # fmt: skip
             by="recorded_by",
             at="recorded_at",
