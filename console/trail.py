@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from domain.application import AuditTrail
-from ledger import PERSISTENCE_MODULE, Settings
+from ledger import Settings
+from ledger.factory import application_env
 
 __all__ = ["open_trail"]
 
@@ -13,12 +14,4 @@ def open_trail(settings: Settings) -> AuditTrail:
 
     Close it with ``trail.close()``.
     """
-    return AuditTrail(
-        env={
-            "PERSISTENCE_MODULE": PERSISTENCE_MODULE,
-            "REGLEDGER_DATABASE_URL": settings.database_url,
-            "REGLEDGER_MAX_EVENT_BYTES": str(settings.max_event_bytes),
-            "REGLEDGER_POOL_SIZE": str(settings.pool_size),
-            "REGLEDGER_LOCK_TIMEOUT": str(settings.lock_timeout_s),
-        }
-    )
+    return AuditTrail(env=application_env(settings))

@@ -24,9 +24,21 @@ from .recorders import ChainedApplicationRecorder, ChainedProcessRecorder, Chain
 from .settings import Settings
 from .store import ChainStore
 
-__all__ = ["LedgerFactory", "PERSISTENCE_MODULE", "open_store"]
+__all__ = ["LedgerFactory", "PERSISTENCE_MODULE", "application_env", "open_store"]
 
 PERSISTENCE_MODULE = "ledger.factory:LedgerFactory"
+
+
+def application_env(settings: Settings) -> dict[str, str]:
+    """The environment an eventsourcing ``Application`` needs to record into the ledger
+    ``settings`` names: ``AuditTrail(env=application_env(settings))``."""
+    return {
+        "PERSISTENCE_MODULE": PERSISTENCE_MODULE,
+        "REGLEDGER_DATABASE_URL": settings.database_url,
+        "REGLEDGER_MAX_EVENT_BYTES": str(settings.max_event_bytes),
+        "REGLEDGER_POOL_SIZE": str(settings.pool_size),
+        "REGLEDGER_LOCK_TIMEOUT": str(settings.lock_timeout_s),
+    }
 
 
 def open_store(settings: Settings) -> ChainStore:
