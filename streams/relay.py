@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import for_code  # type: ignore[import-untyped]
 
 from ledger.chain import LedgerRecord
 from ledger.store import ChainStore
@@ -42,6 +40,7 @@ from projections.core import decoder
 
 from .codecs import GENESIS_PREV_HASH_HEX, LedgerMessage, encode_ledger_event
 from .settings import bootstrap_servers
+from .topics import LEDGER_EVENTS, TopicError, create_missing_topics
 
 __all__ = [
     "LEDGER_EVENTS",
@@ -56,10 +55,8 @@ __all__ = [
     "RelayError",
 ]
 
-LEDGER_EVENTS = "ledger.events"
 RELAY_NAME = "relay:ledger.events"  # its ledger_tracking application name
 BATCH_SIZE = 1_000
-_TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 _T = TypeVar("_T")
 
 Message = tuple[bytes, bytes]  # (key, value)
@@ -304,27 +301,13 @@ class KafkaSender:
                 ) from result
 
     async def _ensure_topic(self, topic: str) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.servers, request_timeout_ms=int(self.timeout * 1000)
-        )
-        await admin.start()
         try:
-            if topic not in await admin.list_topics():
-                response = await admin.create_topics(
-                    [NewTopic(topic, num_partitions=1, replication_factor=self.replication_factor)]
-                )
-                for _name, code, *_rest in response.topic_errors:
-                    if code not in (0, _TOPIC_EXISTS):
-                        raise RelayError(f"could not create topic {topic}: {for_code(code)()}")
-        finally:
-            await admin.close()
-        assert self._producer is not None
-        partitions = await self._producer.partitions_for(topic)
-        if len(partitions) != 1:
-            raise RelayError(
-                f"topic {topic} has {len(partitions)} partitions; the relay needs exactly 1 "
-                "to keep the ledger's order: recreate it with one partition"
-            )
+            await create_missing_topics(
+                self.servers, [topic], timeout=self.timeout,
+                replication_factor=self.replication_factor,
+            )  # fmt: skip
+        except TopicError as exc:
+            raise RelayError(str(exc)) from exc
 
 
 class ContinuityChecker:
