@@ -1,5 +1,6 @@
 """The projection tables and time-series views the migrations create, on both backends:
-every table exactly as projections/tables.py specifies it, and the views' rows."""
+every table exactly as projections/tables.py (and streams/slo_store.py, for slo_windows)
+specifies it, and the views' rows."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from psycopg.types.json import Jsonb
 from ledger.sqlite_views import to_sqlite
 from ledger.views import Kind, TableSpec
 from projections import tables
+from streams.slo_store import SLO_WINDOWS
 from tests.support.databases import superuser_connection
 
-SPECS: list[TableSpec] = [getattr(tables, name) for name in tables.__all__]
+SPECS: list[TableSpec] = [getattr(tables, name) for name in tables.__all__] + [SLO_WINDOWS]
 
 # How each backend declares a column of each kind (PostgreSQL: information_schema's udt_name).
 POSTGRES_TYPES = {
@@ -51,6 +53,7 @@ HYPERTABLE_TIME = {
     "user_actions": "occurred_at",
     "dora_changes": "started_at",
     "slo_breaches": "window_end",
+    "slo_windows": "bucket_start",
 }
 
 VIEWS = {
@@ -71,7 +74,7 @@ VIEWS = {
 }
 
 
-def test_the_spec_has_all_fourteen_tables() -> None:
+def test_the_spec_has_all_fifteen_tables() -> None:
     assert [spec.name for spec in SPECS] == [
         "compliance_checks",
         "deployments",
@@ -87,6 +90,7 @@ def test_the_spec_has_all_fourteen_tables() -> None:
         "trade_decisions",
         "transactions",
         "user_actions",
+        "slo_windows",  # the SLO worker's, beside the projections
     ]
 
 

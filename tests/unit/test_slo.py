@@ -536,3 +536,158 @@ def test_minutes_older_than_three_days_still_count_in_the_30_day_budget() -> Non
     later = T0 + timedelta(days=31)
     assert evaluator.error_budget("api-availability", later).total == 100  # minute 4321 only
     assert evaluator.dropped == 0
+
+
+# --- counting minute windows (add_window) -----------------------------------------------------
+
+FAST_QUOTES = SLO("quotes-fast", "trading-api", "latency", Decimal(90), Decimal(50), "/quotes")
+
+
+def _closed_windows(samples: list[RequestSample], slos: list[SLO]) -> list[MinuteWindow]:
+    aggregator = MinuteAggregator(slos)
+    aggregator.add_many(samples)
+    return aggregator.close(datetime.max.replace(tzinfo=UTC))
+
+
+def _state(
+    evaluator: BurnRateEvaluator,
+    now: datetime,
+    windows: tuple[int, ...] = (1, 5, 30, 60, 360, 4320),
+) -> list[tuple[object, ...]]:
+    """The burn rates over ``windows`` (minutes) and the budget of every SLO at ``now``."""
+    return [
+        (slo.name, minutes, evaluator.burn_rate(slo.name, minutes, now))
+        for slo in evaluator.slos
+        for minutes in windows
+    ] + [(slo.name, evaluator.error_budget(slo.name, now)) for slo in evaluator.slos]
+
+
+def test_minute_windows_burn_exactly_as_their_samples() -> None:
+    slos = [AVAILABILITY, LATENCY, FAST, FAST_QUOTES]
+    # Minutes 0..59 before AT: 100 requests each, on /orders and /quotes; the last hour has
+    # 2 errors a minute on /orders and, on /quotes, 10 requests a minute slower than 100 ms.
+    samples = [
+        _sample(
+            150 if endpoint == "/quotes" and i < 10 else 10 + i % 45,
+            500 if endpoint == "/orders" and i < 2 else 200,
+            AT - timedelta(minutes=age) + timedelta(seconds=i * 0.5),
+            endpoint=endpoint,
+        )
+        for age in range(1, 61)
+        for endpoint in ("/orders", "/quotes")
+        for i in range(100)
+    ]
+    by_samples, by_windows = BurnRateEvaluator(slos), BurnRateEvaluator(slos)
+    by_samples.add_many(samples)
+    windows = _closed_windows(samples, slos)
+    assert len(windows) == 180  # 60 minutes of /orders, /quotes and "*"
+    for window in windows:
+        by_windows.add_window(window)  # "*" windows are ignored: no double count
+    assert _state(by_windows, AT) == _state(by_samples, AT)
+    # availability: 120 errors in 12,000 requests over the hour = 1 % / 0.05 % = burn 20
+    assert by_windows.burn_rate("api-availability", 60, AT) == Decimal(20)
+    # latency >= 100 ms: the 600 at 150 ms of 12,000 = 5 % / 5 % budget = burn 1
+    assert by_windows.burn_rate("api-latency", 60, AT) == Decimal(1)
+    # >= 50 ms: 10 + i % 45 for i in 40..44 and 85..89, 10 a minute; /quotes adds its 10
+    # at 150 ms: 20 % / 10 % = burn 2 on /quotes, 10 % / 10 % = 1 on /orders
+    assert by_windows.burn_rate("quotes-fast", 60, AT) == Decimal(2)
+    assert by_windows.burn_rate("api-fast", 60, AT) == Decimal(1)
+    alerts = by_windows.evaluate(AT)
+    assert alerts == by_samples.evaluate(AT)
+    # every window holds the last hour only: burn 20 pages twice and tickets; a burn of 1
+    # is not over the ticket's threshold 1, 2 is
+    assert [(a.slo, a.rule, a.burn_rate_long, a.burn_rate_short) for a in alerts] == [
+        ("api-availability", "page-1h", Decimal(20), Decimal(20)),
+        ("api-availability", "page-6h", Decimal(20), Decimal(20)),
+        ("api-availability", "ticket-3d", Decimal(20), Decimal(20)),
+        ("quotes-fast", "ticket-3d", Decimal(2), Decimal(2)),
+    ]
+
+
+def test_a_late_window_goes_to_the_budget_as_a_late_sample_does() -> None:
+    ring = 3 * 24 * 60 + 1
+    by_samples, by_windows = _evaluator(), _evaluator()
+    batches = [(0, 10), (ring, 0), (0, 10)]  # minute 0, minute 4321 (same slot), 0 again
+    for minute, errors in batches:
+        samples = [
+            _sample(10, 500 if i < errors else 200, T0 + timedelta(minutes=minute, seconds=i / 2))
+            for i in range(100)
+        ]
+        by_samples.add_many(samples)
+        for window in _closed_windows(samples, [AVAILABILITY]):
+            by_windows.add_window(window)
+    now = T0 + timedelta(minutes=ring + 1)
+    assert _state(by_windows, now) == _state(by_samples, now)
+    budget = by_windows.error_budget("api-availability", now)
+    assert (budget.total, budget.bad, budget.remaining) == (300, 20, Decimal("-132.333333333"))
+
+
+def test_windows_out_of_scope_or_wider_than_a_minute_are_not_counted() -> None:
+    evaluator = _evaluator()
+    elsewhere = MinuteWindow.from_counts(
+        "market-data", "/ticks", M0, [AVAILABILITY], total=100, errors=100, slo_good={}
+    )
+    evaluator.add_window(elsewhere)
+    service = MinuteWindow.from_counts(
+        "trading-api", ALL_ENDPOINTS, M0, [AVAILABILITY], total=100, errors=100, slo_good={}
+    )
+    evaluator.add_window(service)
+    assert evaluator.burn_rate("api-availability", 1, T0 + timedelta(minutes=1)) == Decimal(0)
+    wide = MinuteWindow("trading-api", "/orders", M0, [AVAILABILITY])
+    wide.end = M0 + 5
+    with pytest.raises(ValueError, match=r"\+5m .* is not a one-minute window"):
+        evaluator.add_window(wide)
+
+
+def test_a_stored_window_counts_only_the_latency_slos_it_has_counts_for() -> None:
+    evaluator = BurnRateEvaluator([AVAILABILITY, LATENCY, FAST])
+    # A row written before api-latency existed: its threshold was never counted.
+    window = MinuteWindow.from_counts(
+        "trading-api",
+        "/orders",
+        M0,
+        evaluator.slos,
+        total=200,
+        errors=3,
+        slo_good={"api-availability": 197, "api-fast": 150},
+    )
+    assert (window.thresholds, window.below) == ((50.0,), [150])
+    evaluator.add_window(window)
+    now = T0 + timedelta(minutes=1)
+    assert evaluator.burn_rate("api-availability", 1, now) == Decimal(30)  # 1.5 % / 0.05 %
+    assert evaluator.burn_rate("api-fast", 1, now) == Decimal("2.5")  # 25 % / 10 %
+    assert evaluator.burn_rate("api-latency", 1, now) == Decimal(0)  # nothing counted
+    assert evaluator.error_budget("api-latency", now).total == 0
+
+
+_MINUTE_SAMPLES = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 2, 59, 60, 61, 4320, 4321, 4322, 43_199, 43_300]),
+        st.sampled_from(["/orders", "/quotes"]),
+        _LATENCIES,
+        st.sampled_from([200, 500, "error"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(_MINUTE_SAMPLES, min_size=1, max_size=4))
+def test_windows_and_samples_always_give_the_same_burn_rates(
+    batches: list[list[tuple[int, str, float, int | str]]],
+) -> None:
+    slos = [AVAILABILITY, LATENCY, FAST, FAST_QUOTES]
+    by_samples, by_windows = BurnRateEvaluator(slos), BurnRateEvaluator(slos)
+    for batch in batches:  # batch by batch, as the sink feeds them, late minutes included
+        samples = [
+            _sample(latency, status, T0 + timedelta(minutes=m, seconds=7), endpoint=endpoint)
+            for m, endpoint, latency, status in batch
+        ]
+        by_samples.add_many(samples)
+        for window in _closed_windows(samples, slos):
+            by_windows.add_window(window)
+    for minute in (62, 4323, 43_301):
+        now = T0 + timedelta(minutes=minute)
+        assert _state(by_windows, now, (1, 60, 4320)) == _state(by_samples, now, (1, 60, 4320))
+    assert by_windows.dropped == by_samples.dropped
