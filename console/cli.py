@@ -36,6 +36,7 @@ from .options import load_settings, require_schema, when
 from .progress import progress_bar as _progress
 from .projection_commands import catch_up, lineage_command, projections_group
 from .trail import open_trail
+from .worker_commands import worker_command
 
 __all__ = ["cli", "main"]
 
@@ -615,7 +616,12 @@ cli.add_command(export_command)
 cli.add_command(verify_bundle_command)
 cli.add_command(projections_group)
 cli.add_command(lineage_command)
+cli.add_command(worker_command)
 
 
 def main() -> None:
     cli(prog_name="regledger")
+
+
+if __name__ == "__main__":  # `python -m console.cli`: how `regledger worker` starts its roles
+    main()

@@ -15,12 +15,23 @@ from dataclasses import dataclass, field
 from ledger.errors import ConfigurationError
 from ledger.settings import Settings
 
-__all__ = ["DEFAULT_GROUP", "STREAM_ENV_VARS", "StreamSettings", "bootstrap_servers"]
+__all__ = [
+    "DEFAULT_GROUP",
+    "DEFAULT_REBALANCE_TIMEOUT",
+    "STREAM_ENV_VARS",
+    "StreamSettings",
+    "bootstrap_servers",
+]
 
 DEFAULT_GROUP = "regledger"
 
 # Every variable the streams read beyond the ledger's (ledger.settings.ENV_VARS).
-STREAM_ENV_VARS = ("REGLEDGER_BROKER_URL", "REGLEDGER_STREAMS_GROUP")
+STREAM_ENV_VARS = (
+    "REGLEDGER_BROKER_URL",
+    "REGLEDGER_STREAMS_GROUP",
+    "REGLEDGER_STREAMS_REBALANCE_TIMEOUT",
+)
+DEFAULT_REBALANCE_TIMEOUT = 60.0  # seconds: Faust's own default
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})$")
 # Kafka's own rule for group ids and topic names: these characters, at most 249 of them.
@@ -39,6 +50,9 @@ class StreamSettings:
     broker_url: str | None = None  # None: no broker configured (the bundled one, in tests)
     group: str = DEFAULT_GROUP
     ledger: Settings = field(default_factory=Settings)
+    # How long a consumer group waits for members when one joins or leaves (also the
+    # session timeout). Every (re)start of a worker waits this long; tests set ~1 s.
+    rebalance_timeout: float = DEFAULT_REBALANCE_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
@@ -54,7 +68,36 @@ class StreamSettings:
                 f"REGLEDGER_STREAMS_GROUP={group!r} is not a Kafka group id; use 1 to 249 "
                 "letters, digits, '.', '_' or '-' (default: regledger)"
             )
-        return cls(broker_url=raw_url, group=group, ledger=Settings.from_env(env))
+        raw_timeout = env.get("REGLEDGER_STREAMS_REBALANCE_TIMEOUT") or ""
+        timeout = DEFAULT_REBALANCE_TIMEOUT
+        if raw_timeout:
+            try:
+                timeout = float(raw_timeout)
+            except ValueError:
+                timeout = -1.0
+            if not 0.5 <= timeout <= 3600:
+                raise ConfigurationError(
+                    f"REGLEDGER_STREAMS_REBALANCE_TIMEOUT={raw_timeout!r} is not a number of "
+                    "seconds from 0.5 to 3600 (default 60)"
+                )
+        return cls(
+            broker_url=raw_url,
+            group=group,
+            ledger=Settings.from_env(env),
+            rebalance_timeout=timeout,
+        )
+
+    def app_timeouts(self) -> dict[str, float]:
+        """``make_app`` keyword arguments for :attr:`rebalance_timeout`.
+
+        >>> StreamSettings(rebalance_timeout=1.0).app_timeouts()["broker_heartbeat_interval"]
+        0.1
+        """
+        return {
+            "broker_rebalance_timeout": self.rebalance_timeout,
+            "broker_session_timeout": self.rebalance_timeout,
+            "broker_heartbeat_interval": min(3.0, self.rebalance_timeout / 10),
+        }
 
 
 def bootstrap_servers(broker_url: str) -> str:

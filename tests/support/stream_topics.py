@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from streams.settings import bootstrap_servers
 
@@ -48,3 +48,53 @@ async def _read(broker_url: str, topic: str, timeout: float) -> list[Received]:
 def read_topic(broker_url: str, topic: str, timeout: float = 30.0) -> list[Received]:
     """Every message of ``topic`` (one partition) up to its end offset, in offset order."""
     return asyncio.run(_read(broker_url, topic, timeout))
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record with its headers, as a dead-letter or alert consumer sees it."""
+
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
+async def _records(broker_url: str, topic: str) -> list[Record]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url), enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        out: list[Record] = []
+        while len(out) < end:
+            for record in (await consumer.getmany(partition, timeout_ms=500)).get(partition, []):
+                out.append(Record(record.offset, record.key, record.value, dict(record.headers)))
+        return out
+    finally:
+        await consumer.stop()
+
+
+def records(broker_url: str, topic: str) -> list[Record]:
+    """Every record of ``topic`` (one partition), with headers, up to its end offset now."""
+    return asyncio.run(_records(broker_url, topic))
+
+
+async def _produce(broker_url: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url), acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic, value=value, partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def produce(broker_url: str, topic: str, values: list[bytes]) -> None:
+    """Send ``values`` to partition 0 of ``topic``, in order, acknowledged by the broker."""
+    asyncio.run(_produce(broker_url, topic, values))
