@@ -53,11 +53,12 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ["pending", "0004_tree_tiles.sql"],
         ["pending", "0005_checkpoints.sql"],
         ["pending", "0006_projections.sql"],
+        ["pending", "0007_streams.sql"],
     ]
     migrated = runner.invoke(cli, ["db", "migrate"])
     assert migrated.exit_code == 0
     assert migrated.output.endswith(
-        f"6 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
+        f"7 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
     )
     again = runner.invoke(cli, ["db", "migrate"])
     assert again.output.startswith("0 migration(s) applied")
@@ -65,7 +66,7 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         line.split()[0]
         for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()
     ]
-    assert states == ["applied"] * 6
+    assert states == ["applied"] * 7
 
 
 def test_verify_intact_log(url: str, store: ChainStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,7 +116,7 @@ def test_unmigrated_database_says_to_migrate(
     result = CliRunner().invoke(cli, ["verify"])
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: sqlite:///{tmp_path / 'new.db'} has 6 pending migration(s) "
+        f"Error: sqlite:///{tmp_path / 'new.db'} has 7 pending migration(s) "
         "(first: 0001_ledger_events.sql); run `regledger db migrate`\n"
     )
 

@@ -42,6 +42,7 @@ def test_fresh_database_lists_everything_pending(tmp_path: Path) -> None:
             "0004_tree_tiles.sql",
             "0005_checkpoints.sql",
             "0006_projections.sql",
+            "0007_streams.sql",
         ]
 
 
@@ -54,6 +55,7 @@ def test_postgres_migration_files() -> None:
         "0005_tree_tiles.sql",
         "0006_checkpoints.sql",
         "0007_projections.sql",
+        "0008_streams.sql",
     ]
 
 

@@ -20,7 +20,9 @@ import pytest
 import yaml
 
 from console.cli import cli
-from ledger.settings import ENV_VARS, Settings
+from ledger.settings import ENV_VARS as LEDGER_ENV_VARS
+from ledger.settings import Settings
+from streams.settings import STREAM_ENV_VARS, StreamSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -29,6 +31,13 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 WRITER_ROLE_SQL = ROOT / "migrations" / "postgres" / "0004_writer_role.sql"
 
 WRITER_ROLE = "regledger_writer"
+ENV_VARS = (*LEDGER_ENV_VARS, *STREAM_ENV_VARS)
+WORKERS = {
+    "stream-relay": "relay",
+    "stream-ingestion": "ingestion",
+    "slo-worker": "slo",
+    "rollback-guard": "guard",
+}
 PASSWORD_VARS = ("REGLEDGER_OWNER_PASSWORD", "REGLEDGER_WRITER_PASSWORD")
 # What a shell would export; stands in for the real values when interpolating.
 FAKE_ENV = {"REGLEDGER_OWNER_PASSWORD": "owner-pw", "REGLEDGER_WRITER_PASSWORD": "writer-pw"}
@@ -115,7 +124,7 @@ def test_every_regledger_variable_is_one_the_code_reads(services: dict[str, Any]
     for name, service in services.items():
         for key in _environment(service):
             if key.startswith("REGLEDGER_"):
-                assert key in ENV_VARS, f"{name}: {key} is not in ledger.settings.ENV_VARS"
+                assert key in ENV_VARS, f"{name}: {key} is read by neither ledger nor streams"
 
 
 def test_regledger_services_set_url_pool_and_lock_timeout(services: dict[str, Any]) -> None:
@@ -222,6 +231,26 @@ def test_the_projections_runner_follows_as_the_writer_after_the_migration(
     assert _url(runner).username == WRITER_ROLE
 
 
+def test_each_worker_role_runs_as_the_writer_against_kafka(services: dict[str, Any]) -> None:
+    kafka = _environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+    for name, role in WORKERS.items():
+        worker = services[name]
+        assert worker["command"] == ["worker", role], name
+        assert worker["restart"] == "unless-stopped", name
+        assert worker["depends_on"] == {
+            "writer-password": {"condition": "service_completed_successfully"},
+            "kafka": {"condition": "service_healthy"},
+        }, name
+        assert _url(worker).username == WRITER_ROLE, name
+        env = {key: _interpolate(value) for key, value in _environment(worker).items()}
+        settings = StreamSettings.from_env(env)
+        assert settings.broker_url == "kafka://" + kafka.removeprefix("PLAINTEXT://"), name
+        assert settings.group == "regledger", name
+    for name, service in _regledger_services(services).items():
+        if name not in WORKERS:
+            assert "REGLEDGER_BROKER_URL" not in _environment(service), name
+
+
 def test_writer_password_is_bound_as_a_psql_variable_not_spliced(
     services: dict[str, Any],
 ) -> None:
@@ -279,8 +308,9 @@ def test_commands_of_regledger_services_exist_in_the_cli(services: dict[str, Any
     assert _resolve(["verify", "--json"]).name == "verify"
     assert _resolve(["db", "migrate"]).name == "migrate"
     assert _resolve(["projections", "run", "--follow"]).name == "run"
-    with pytest.raises(AssertionError):
-        _resolve(["worker"])
+    assert _resolve(["worker", "ingestion", "slo"]).name == "worker"
+    with pytest.raises(click.BadParameter):
+        _resolve(["worker", "indexer"])
     with pytest.raises(click.NoSuchOption):
         _resolve(["verify", "--no-such-option"])
 
