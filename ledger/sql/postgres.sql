@@ -191,6 +191,7 @@ RETURNING 1
 
 -- name: view_reset
 UPDATE ledger_tracking SET notification_id = 0 WHERE application_name = %(name)s
+RETURNING 1
 
 -- name: view_schema
 SELECT current_schema()

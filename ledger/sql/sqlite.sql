@@ -124,6 +124,7 @@ RETURNING 1
 
 -- name: view_reset
 UPDATE ledger_tracking SET notification_id = 0 WHERE application_name = :name
+RETURNING 1
 
 -- name: view_table_sql
 SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = :name

@@ -85,3 +85,13 @@ def test_an_undecodable_event_stops_the_runner_naming_its_position(store: ChainS
         "Expecting property name enclosed in double quotes: line 1 column 2 (char 1); "
         "run `regledger show 0`"
     )
+
+
+def test_a_reset_forgets_the_position_on_both_backends(store: ChainStore) -> None:
+    with store.view_session() as session:
+        with session.transaction():
+            assert session.advance("projection:probe", None, 41)
+        assert session.tracked("projection:probe") == 41
+        with session.transaction():
+            session.reset("projection:probe")
+        assert session.tracked("projection:probe") is None
