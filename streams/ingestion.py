@@ -112,6 +112,7 @@ from ledger.settings import Settings
 from ledger.store import ChainStore
 
 from .messages import RawMessage, Rejection
+from .topics import AUDIT_DLQ, AUDIT_TOPICS
 
 __all__ = [
     "AGGREGATE_KEYS",
@@ -123,9 +124,6 @@ __all__ = [
     "Ingestor",
     "parse_message",
 ]
-
-AUDIT_TOPICS = ("audit.trading", "audit.risk", "audit.changes", "audit.activity", "audit.models")
-AUDIT_DLQ = "audit.dlq"
 
 # Topic -> the facade commands a message on it may carry.
 AUDIT_COMMANDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
