@@ -529,7 +529,7 @@ class AuditTrail(Application[UUID]):
         checked_rule = check.non_empty(rule, "rule")
         end = check.utc_timestamp(window_end, "window_end")
         breach = SloBreach(
-            breach_id=f"{checked_slo}/{checked_rule}/{end.isoformat()}",
+            breach_id=SloBreach.breach_id(checked_slo, checked_rule, end),
             slo=checked_slo,
             service=check.non_empty(service, "service"),
             severity=check.one_of(severity, "severity", SLO_SEVERITIES),

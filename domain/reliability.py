@@ -8,7 +8,7 @@ platform was out of its objectives and by how much.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -40,6 +40,16 @@ class SloBreach(AuditAggregate):
         sli_short: Decimal
         window_end: datetime
         error_budget_remaining: Decimal
+
+    @staticmethod
+    def breach_id(slo: str, rule: str, window_end: datetime) -> str:
+        """One episode's id: (SLO, rule, window end in UTC); the ledger holds it once.
+
+        >>> from datetime import UTC
+        >>> SloBreach.breach_id("api", "page-1h", datetime(2026, 3, 2, 9, tzinfo=UTC))
+        'api/page-1h/2026-03-02T09:00:00+00:00'
+        """
+        return f"{slo}/{rule}/{window_end.astimezone(UTC).isoformat()}"
 
     @staticmethod
     def create_id(breach_id: str, **_: Any) -> UUID:

@@ -287,7 +287,7 @@ def breach_id(alert: Alert) -> str:
 
     The ledger refuses a second breach with it: one episode is recorded once.
     """
-    return f"{alert.slo}/{alert.rule}/{alert.window_end.astimezone(UTC).isoformat()}"
+    return SloBreach.breach_id(alert.slo, alert.rule, alert.window_end)
 
 
 def _minutes(span: timedelta) -> int:
