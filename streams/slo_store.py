@@ -69,6 +69,7 @@ from domain.reliability import SloBreach
 from ledger.errors import DuplicateSourceError
 from ledger.factory import application_env, open_store
 from ledger.settings import Settings
+from ledger.sqlfiles import queries
 from ledger.views import Column, Kind, Row, TableSpec
 
 from .messages import RawMessage, Rejection
@@ -135,18 +136,6 @@ SLO_WINDOWS = TableSpec(
 )
 # The columns restore() needs: the latency bins of 30 days of rows are left in the table.
 _COUNTS = TableSpec("slo_windows", SLO_WINDOWS.columns[:7], SLO_WINDOWS.key)  # to slo_good
-_SINCE = {
-    "postgres": "SELECT {columns} FROM slo_windows WHERE endpoint <> %(all)s "
-    "AND bucket_start >= %(since)s ORDER BY bucket_start",
-    "sqlite": "SELECT {columns} FROM slo_windows WHERE endpoint <> :all "
-    "AND bucket_start >= :since ORDER BY bucket_start",
-}
-_NEWEST = {
-    "postgres": "SELECT {columns} FROM slo_windows WHERE endpoint <> %(all)s "
-    "ORDER BY bucket_start DESC LIMIT 1",
-    "sqlite": "SELECT {columns} FROM slo_windows WHERE endpoint <> :all "
-    "ORDER BY bucket_start DESC LIMIT 1",
-}
 
 
 class SloStoreError(RuntimeError):
@@ -391,9 +380,9 @@ class SloSink:
 
         Firing alerts are not restored: see the module docstring, "Restart".
         """
-        backend = self._session.backend
+        sql = queries(self._session.backend, "streams")
         if now is None:
-            newest = self._session.query(_COUNTS, _NEWEST[backend], {"all": ALL_ENDPOINTS})
+            newest = self._session.query(_COUNTS, sql["slo_newest_window"], {"all": ALL_ENDPOINTS})
             if not newest:
                 self.evaluator = BurnRateEvaluator(self.slos)
                 self._now = None
@@ -403,7 +392,9 @@ class SloSink:
             raise ValueError(f"now={now.isoformat()} has no time zone; give UTC")
         hour = math.floor(now.timestamp() / 3600)
         since = datetime.fromtimestamp(hour * 3600, UTC) - timedelta(days=RESTORE_DAYS)
-        rows = self._session.query(_COUNTS, _SINCE[backend], {"all": ALL_ENDPOINTS, "since": since})
+        rows = self._session.query(
+            _COUNTS, sql["slo_windows_since"], {"all": ALL_ENDPOINTS, "since": since}
+        )
         evaluator = BurnRateEvaluator(self.slos)
         for row in rows:
             minute = math.floor(row["bucket_start"].timestamp() / 60)

@@ -1,0 +1,11 @@
+-- Read queries of streams/ on SQLite. {columns} stands for the table's columns.
+
+-- name: slo_windows_since
+SELECT {columns} FROM slo_windows
+WHERE endpoint <> :all AND bucket_start >= :since
+ORDER BY bucket_start
+
+-- name: slo_newest_window
+SELECT {columns} FROM slo_windows
+WHERE endpoint <> :all
+ORDER BY bucket_start DESC LIMIT 1
