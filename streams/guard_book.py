@@ -42,7 +42,7 @@ from .guard import (
     VariantRequest,
     WatchedDeployment,
 )
-from .slo import SampleError, sample_from_mapping
+from .slo import SampleError, sample_from_mapping, utc_time
 from .topics import DEPLOYMENT_STOPS, MODEL_OUTCOMES, TELEMETRY_REQUESTS, TELEMETRY_RESOURCES
 
 __all__ = ["DEPLOYMENT_TOPICS", "GUARD_TOPICS", "UNKNOWN_BASELINE", "GuardBook"]
@@ -68,19 +68,6 @@ def _text(message: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SampleError(name, value, "must be a non-empty string")
     return value.strip()
-
-
-def _time(message: Mapping[str, Any]) -> datetime:
-    value = message.get("time")
-    if not isinstance(value, str):
-        raise SampleError("time", value, "must be an ISO 8601 timestamp with an offset")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise SampleError("time", value, "is not an ISO 8601 timestamp") from None
-    if moment.utcoffset() is None:
-        raise SampleError("time", value, "has no time zone; give UTC")
-    return moment
 
 
 def _number(message: Mapping[str, Any], name: str) -> Decimal:
@@ -126,15 +113,12 @@ class GuardBook:
         if change is None:  # requested before the ledger this book read: not watched
             return
         if kind == "Started" and change.strategy in WATCHED_STRATEGIES:
-            started = payload["occurred_at"]
             self.guards[change.change_ticket] = RollbackGuard(
                 WatchedDeployment(
                     change_ticket=change.change_ticket,
                     service=change.service,
                     strategy=change.strategy,
-                    started_at=started
-                    if isinstance(started, datetime)
-                    else datetime.fromisoformat(started),
+                    started_at=utc_time(payload["occurred_at"]),
                     baseline_version=self._current.get(change.service, UNKNOWN_BASELINE),
                     candidate_version=change.version,
                 ),
@@ -159,7 +143,9 @@ class GuardBook:
             raise SampleError("message", message, "must be a JSON object")
         if topic == DEPLOYMENT_STOPS:
             ticket = _text(message, "change_ticket")
-            stop = ManualStop(_text(message, "actor"), _text(message, "reason"), _time(message))
+            stop = ManualStop(
+                _text(message, "actor"), _text(message, "reason"), utc_time(message.get("time"))
+            )
             self._saw(stop.time)
             guard = self.guards.get(ticket)
             if guard is None:
@@ -171,7 +157,7 @@ class GuardBook:
         if "version" not in message:
             return 0
         version = _text(message, "version")
-        when = _time(message)
+        when = utc_time(message.get("time"))
         self._saw(when)
         for guard in watching:
             variant = "candidate" if version == guard.deployment.candidate_version else "baseline"

@@ -85,6 +85,7 @@ __all__ = [
     "parse_slos",
     "rollup",
     "sample_from_mapping",
+    "utc_time",
 ]
 
 KINDS = ("availability", "error_rate", "latency")
@@ -191,7 +192,9 @@ def _status(value: object) -> int | str:
     raise SampleError("status", value, "must be an HTTP status 100-599, 'ok' or 'error'")
 
 
-def _time(value: object) -> datetime:
+def utc_time(value: object) -> datetime:
+    """A sample's ``time``: an aware datetime or ISO 8601 string with an offset, in UTC;
+    SampleError naming ``time`` otherwise."""
     moment: datetime
     if isinstance(value, datetime):
         moment = value
@@ -223,7 +226,7 @@ def sample_from_mapping(m: object) -> RequestSample:
         endpoint=_text(m, "endpoint"),
         latency_ms=_latency(m["latency_ms"]),
         status=_status(m["status"]),
-        time=_time(m["time"]),
+        time=utc_time(m["time"]),
     )
 
 
