@@ -15,7 +15,7 @@ import click
 from ledger import LedgerError
 from streams.broker import BrokerStartError, bundled_broker
 from streams.relay import RelayBatch
-from streams.settings import StreamSettings
+from streams.settings import ROLES, StreamSettings
 from streams.topics import TopicError, ensure_topics
 
 from .errors import CommandError
@@ -23,7 +23,6 @@ from .options import require_schema
 
 __all__ = ["worker_command"]
 
-ROLES = ("relay", "ingestion", "slo", "guard")  # streams.agents.ROLES, without importing Faust
 
 
 @contextmanager
@@ -46,7 +45,7 @@ def _broker(settings: StreamSettings) -> Iterator[str]:
 def _run_one(role: str, settings: StreamSettings, url: str) -> None:
     from streams import agents  # loads Faust: only when a worker runs
 
-    click.echo(f"worker {role}: broker {url}, group {settings.group}.{role}", err=True)
+    click.echo(f"worker {role}: broker {url}, group {settings.group_of(role)}", err=True)
     if role == "relay":
         sent = {"batches": 0, "events": 0}
 

@@ -55,7 +55,7 @@ from .guard_worker import GuardWorker, Verdicts
 from .ingestion import Ingestor, IngestResult
 from .messages import RawMessage, Rejection
 from .relay import KafkaSender, Relay, RelayBatch
-from .settings import StreamSettings
+from .settings import ROLES, StreamSettings
 from .slo_store import SloBatch, SloSink, alert_json
 from .topics import (
     AUDIT_DLQ,
@@ -80,7 +80,6 @@ __all__ = [
     "slo_app",
 ]
 
-ROLES = ("relay", "ingestion", "slo", "guard")
 INGEST_BATCH = 1_000
 SLO_BATCH = 5_000
 GUARD_BATCH = 1_000
@@ -163,7 +162,7 @@ def _app(
     settings: StreamSettings, broker_url: str, role: str, options: dict[str, Any]
 ) -> faust.App:
     return make_app(
-        broker_url, id=f"{settings.group}.{role}", **{**settings.app_timeouts(), **options}
+        broker_url, id=settings.group_of(role), **{**settings.app_timeouts(), **options}
     )
 
 

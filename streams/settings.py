@@ -18,6 +18,7 @@ from ledger.settings import Settings
 __all__ = [
     "DEFAULT_GROUP",
     "DEFAULT_REBALANCE_TIMEOUT",
+    "ROLES",
     "STREAM_ENV_VARS",
     "StreamSettings",
     "bootstrap_servers",
@@ -31,6 +32,8 @@ STREAM_ENV_VARS = (
     "REGLEDGER_STREAMS_GROUP",
     "REGLEDGER_STREAMS_REBALANCE_TIMEOUT",
 )
+# The worker roles, each its own consumer group (see StreamSettings.group_of).
+ROLES = ("relay", "ingestion", "slo", "guard")
 DEFAULT_REBALANCE_TIMEOUT = 60.0  # seconds: Faust's own default
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})$")
@@ -86,6 +89,16 @@ class StreamSettings:
             ledger=Settings.from_env(env),
             rebalance_timeout=timeout,
         )
+
+    def group_of(self, role: str) -> str:
+        """The consumer group (Faust app id) of worker ``role``.
+
+        >>> StreamSettings().group_of("slo")
+        'regledger.slo'
+        """
+        if role not in ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        return f"{self.group}.{role}"
 
     def app_timeouts(self) -> dict[str, float]:
         """``make_app`` keyword arguments for :attr:`rebalance_timeout`.
