@@ -12,13 +12,23 @@ from streams.settings import bootstrap_servers
 
 
 @dataclass(frozen=True)
+class Record:
+    """A record with its headers, as a dead-letter or alert consumer sees it."""
+
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
+@dataclass(frozen=True)
 class Received:
     offset: int
     key: bytes
     value: bytes
 
 
-async def _read(broker_url: str, topic: str, timeout: float) -> list[Received]:
+async def _records(broker_url: str, topic: str, timeout: float) -> list[Record]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker_url),
         enable_auto_commit=False,
@@ -33,55 +43,26 @@ async def _read(broker_url: str, topic: str, timeout: float) -> list[Received]:
         consumer.assign([partition])
         await consumer.seek_to_beginning(partition)
         end = (await consumer.end_offsets([partition]))[partition]
-        received: list[Received] = []
+        received: list[Record] = []
         deadline = time.monotonic() + timeout
         while len(received) < end:
             assert time.monotonic() < deadline, f"{len(received)} of {end} messages in {timeout}s"
             batches = await consumer.getmany(partition, timeout_ms=500)
-            for record in batches.get(partition, []):
-                received.append(Received(record.offset, record.key, record.value))
+            for r in batches.get(partition, []):
+                received.append(Record(r.offset, r.key, r.value, dict(r.headers)))
         return received
     finally:
         await consumer.stop()
 
 
+def records(broker_url: str, topic: str, timeout: float = 30.0) -> list[Record]:
+    """Every record of ``topic`` (one partition), with headers, up to its end offset now."""
+    return asyncio.run(_records(broker_url, topic, timeout))
+
+
 def read_topic(broker_url: str, topic: str, timeout: float = 30.0) -> list[Received]:
     """Every message of ``topic`` (one partition) up to its end offset, in offset order."""
-    return asyncio.run(_read(broker_url, topic, timeout))
-
-
-@dataclass(frozen=True)
-class Record:
-    """A record with its headers, as a dead-letter or alert consumer sees it."""
-
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: dict[str, bytes]
-
-
-async def _records(broker_url: str, topic: str) -> list[Record]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker_url), enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        out: list[Record] = []
-        while len(out) < end:
-            for record in (await consumer.getmany(partition, timeout_ms=500)).get(partition, []):
-                out.append(Record(record.offset, record.key, record.value, dict(record.headers)))
-        return out
-    finally:
-        await consumer.stop()
-
-
-def records(broker_url: str, topic: str) -> list[Record]:
-    """Every record of ``topic`` (one partition), with headers, up to its end offset now."""
-    return asyncio.run(_records(broker_url, topic))
+    return [Received(r.offset, r.key, r.value) for r in records(broker_url, topic, timeout)]
 
 
 async def _produce(broker_url: str, topic: str, values: list[bytes]) -> None:
