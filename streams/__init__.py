@@ -5,7 +5,13 @@
 - ``codecs``: the ``ledger.events`` message schema, checked field by field (pure).
 - ``relay``: ledger -> ``ledger.events`` at least once, and the consumer-side
   ``ContinuityChecker`` that de-duplicates by position and checks every link.
-- ``app``: the Faust application factory (imported on its own: it loads Faust).
+- ``topics``: every worker topic, created with one partition before anyone subscribes.
+- ``messages``: a consumed record and the dead-letter Rejection of one a worker cannot use.
+- ``ingestion``: ``audit.*`` -> the ledger through the domain, idempotent by source event id.
+- ``slo`` (pure) and ``slo_store``: SLIs, burn-rate alerts; ``slo_windows`` and breaches.
+- ``guard`` and ``guard_book`` (pure), ``guard_worker``: automated rollbacks in the ledger.
+- ``app`` and ``agents``: the Faust application factory and one app per worker role
+  (imported on their own: they load Faust).
 """
 
 from __future__ import annotations
