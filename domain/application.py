@@ -473,7 +473,7 @@ class AuditTrail(Application[UUID]):
         source_event_id: str | None = None,
     ) -> UUID:
         """Record the rollback and the deployment's end together (one atomic append)."""
-        if level not in ROLLBACK_LEVELS or isinstance(level, bool):
+        if type(level) is not int or level not in ROLLBACK_LEVELS:
             raise InvalidField("level", level, "must be 1 (service), 2 (feature), 3 (system) "
                                "or 4 (emergency)")  # fmt: skip
         common = _common(actor, occurred_at, source_event_id)

@@ -496,19 +496,17 @@ def test_events_too_large_for_the_ledger_are_a_rejection(url: str, store: ChainS
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_a_value_the_domain_fails_on_is_a_rejection_not_a_crash(
+def test_a_time_past_the_year_9999_in_utc_is_refused_by_name(
     url: str, store: ChainStore, ingestor: Ingestor
 ) -> None:
-    # 9999-12-31T23:59:59-05:00 is past the year 9999 in UTC: domain.identifiers lets
-    # Python's OverflowError through instead of an InvalidField. It must not stop the
-    # worker on this message forever.
+    # 9999-12-31T23:59:59-05:00 is past the year 9999 in UTC: the domain names the field.
     poison = place_order("oms-2", "C-2", occurred_at="9999-12-31T23:59:59-05:00")
     result = ingestor.ingest([place_order("oms-1", "C-1"), poison])
     assert result.rejected == [
         Rejection(
             poison,
-            "command",
-            "place_order failed on its fields: OverflowError: date value out of range",
+            "occurred_at",
+            "occurred_at='9999-12-31T23:59:59-05:00' is out of range once converted to UTC",
         )  # fmt: skip
     ]
     assert store.source_positions(["oms-1", "oms-2"]) == {"oms-1": 0}

@@ -133,12 +133,15 @@ def test_a_rollback_ends_the_deployment_and_records_its_evidence(trail: AuditTra
         "LATENCY",
         "CHG-1001",
     )
-    with pytest.raises(InvalidField) as caught:
-        trail.roll_back_deployment(
-            deployment.id, rollback_id="RB-8", level=5, trigger="LATENCY", reason="x",
-            evidence={}, actor="a", occurred_at=T0,
-        )  # fmt: skip
-    assert caught.value.field == "level"
+    for level in (5, True, {}, "1", 1.0):  # {} is unhashable: still a named refusal
+        with pytest.raises(InvalidField) as caught:
+            trail.roll_back_deployment(
+                deployment.id, rollback_id="RB-8", level=level, trigger="LATENCY", reason="x",
+                evidence={}, actor="a", occurred_at=T0,
+            )  # type: ignore[arg-type]  # fmt: skip
+        assert str(caught.value) == (
+            f"level={level!r} must be 1 (service), 2 (feature), 3 (system) or 4 (emergency)"
+        )
 
 
 def _order(trail: AuditTrail, **override: object) -> Order:

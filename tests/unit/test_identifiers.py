@@ -538,6 +538,11 @@ def test_utc_timestamp_other_refusals() -> None:
     with pytest.raises(InvalidField) as excinfo:
         utc_timestamp(1709283600, "sent_at")
     assert message(excinfo) == "sent_at=1709283600 is a int, not a datetime or ISO 8601 string"
+    with pytest.raises(InvalidField) as excinfo:  # valid where it was written, not in UTC
+        utc_timestamp("9999-12-31T23:59:59-05:00", "sent_at")
+    assert message(excinfo) == (
+        "sent_at='9999-12-31T23:59:59-05:00' is out of range once converted to UTC"
+    )
 
 
 # --- text, choices, probability, hashes ----------------------------------------------------
