@@ -380,7 +380,7 @@ def parse_message(message: RawMessage) -> AuditCommand | Rejection:
         return reject("fields", str(InvalidField("fields", fields, problem)))
     for key in document:
         if key not in _ENVELOPE:
-            unknown = key if _is_text(key) else "message"
+            unknown = key if key and _is_text(key) else "message"  # a field has a name
             return reject(
                 unknown,
                 f"{key!r} is not a key of a message: it has only source_event_id, command "
@@ -396,7 +396,7 @@ def parse_message(message: RawMessage) -> AuditCommand | Rejection:
             )
         if key not in signature.names:
             return reject(
-                key if _is_text(key) else "fields",
+                key if key and _is_text(key) else "fields",
                 f"{key!r} is not a field of {command}; its fields are "
                 f"{', '.join(signature.accepted)}",
             )

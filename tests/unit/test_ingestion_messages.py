@@ -269,6 +269,11 @@ TRADING = (
             "'priority' is not a key of a message: it has only source_event_id, command and fields",
         ),
         (
+            {**order(), "": "high"},  # an empty key: the message is named, not a field ''
+            "message",
+            "'' is not a key of a message: it has only source_event_id, command and fields",
+        ),
+        (
             order(source_event_id="oms-1"),
             "source_event_id",
             "source_event_id belongs in the message, not in fields",
@@ -307,6 +312,14 @@ TRADING = (
             order(colour="red"),
             "colour",
             "'colour' is not a field of place_order; its fields are actor, client_order_id, "
+            "currency, decision_id, executing_entity_lei, execution_decision, "
+            "investment_decision, isin, limit_price, occurred_at, quantity, side, "
+            "trading_capacity, venue",
+        ),
+        (
+            order(**{"": None}),
+            "fields",
+            "'' is not a field of place_order; its fields are actor, client_order_id, "
             "currency, decision_id, executing_entity_lei, execution_decision, "
             "investment_decision, isin, limit_price, occurred_at, quantity, side, "
             "trading_capacity, venue",
