@@ -70,9 +70,12 @@ sends its bytes, unchanged, to ``audit.dlq``. Its field (header ``regledger-fiel
 
 How a batch is recorded (:meth:`Ingestor.ingest`): every command of the batch runs on
 one application that buffers its events, and all of them are appended in one ledger
-transaction. If a command is refused, or the append is (an aggregate or a source id
-recorded meanwhile), nothing of the buffer is kept and each message is recorded alone.
-A database failure propagates: the worker must not acknowledge the batch.
+transaction. If a command is refused, nothing of the buffer is kept, the message is
+rejected and the batch runs again without it (up to :data:`FAST_REFUSALS` times a batch).
+Past that, or if the append is refused (an aggregate or a source id recorded meanwhile),
+each remaining message is recorded alone. Either way each command runs on the state the
+messages before it left, so the outcome is the one of recording them one by one. A
+database failure propagates: the worker must not acknowledge the batch.
 """
 
 from __future__ import annotations
@@ -178,6 +181,8 @@ _COMMAND_TOPIC = {command: topic for topic, names in AUDIT_COMMANDS.items() for 
 _ENVELOPE = ("source_event_id", "command", "fields")
 _MAX_SOURCE_ID = 200
 _RETRIES = 3  # of one message whose aggregate another writer changed meanwhile
+FAST_REFUSALS = 8  # refused commands a batch drops and runs again without, before going
+# message by message (each rerun costs the batch again)
 # What a command raises when it refuses its message: the domain's errors, an unknown
 # aggregate, and the plain errors of a value the domain did not check (a year past 9999
 # once in UTC). The database's errors are none of these: they propagate.
@@ -561,32 +566,44 @@ class Ingestor:
         for source_event_id in self._store.source_positions(list(commands)):
             del commands[source_event_id]
             result.duplicates += 1
-        fresh = [command for _, command in commands.values()]
-        if fresh and not self._record_together(fresh, result):
-            for index, command in commands.values():
-                rejection = self._record_alone(command, result)
-                if rejection is not None:
-                    rejected.append((index, rejection))
+        fresh = list(commands.values())
+        for _ in range(FAST_REFUSALS + 1):
+            if not fresh:
+                break
+            refused = self._record_together([command for _, command in fresh], result)
+            if refused is None:
+                fresh = []  # all recorded
+            elif isinstance(refused, _Refused):
+                index, command = fresh.pop(refused.position)
+                rejected.append((index, _refusal(command, refused.error)))
+            else:
+                break  # the append was refused: one by one
+        for index, command in fresh:
+            rejection = self._record_alone(command, result)
+            if rejection is not None:
+                rejected.append((index, rejection))
         result.rejected = [r for _, r in sorted(rejected, key=lambda pair: pair[0])]
         return result
 
     # --- the two paths --------------------------------------------------------------------
 
-    def _record_together(self, commands: Sequence[AuditCommand], result: IngestResult) -> bool:
-        """Run every command, then append all their events in one transaction; False (and
-        nothing recorded) if a command or the append is refused."""
+    def _record_together(
+        self, commands: Sequence[AuditCommand], result: IngestResult
+    ) -> _Refused | Exception | None:
+        """Run every command, then append all their events in one transaction; None when
+        recorded, else (nothing recorded) the first refused command or the append's error."""
         sources: list[tuple[str, int]] = []
         try:
             events = self._held(lambda: self._run_all(commands, sources))
-        except _REFUSED:
-            return False  # the held aggregates may be half changed: they are forgotten
+        except _Refused as refused:
+            return refused  # the held aggregates may be half changed: they are forgotten
         try:
             self._trail.events.put(events, sources=sources)
-        except (IntegrityError, InvalidEventError):
-            return False
+        except (IntegrityError, InvalidEventError) as exc:
+            return exc
         result.recorded += len(commands)
         result.events += len(events)
-        return True
+        return None
 
     def _record_alone(self, command: AuditCommand, result: IngestResult) -> Rejection | None:
         """Run one command on fresh aggregates and append its events on their own."""
@@ -629,9 +646,12 @@ class Ingestor:
             trail.begin()  # a new list: the one returned is the caller's
 
     def _run_all(self, commands: Sequence[AuditCommand], sources: list[tuple[str, int]]) -> None:
-        for command in commands:
+        for position, command in enumerate(commands):
             sources.append((command.source_event_id, len(self._trail.pending)))
-            self._run(command)
+            try:
+                self._run(command)
+            except _REFUSED as exc:
+                raise _Refused(position, exc) from exc
 
     def _run(self, command: AuditCommand) -> None:
         arguments = command.arguments()
@@ -651,6 +671,15 @@ class Ingestor:
             and self._store.select_events(str(event.originator_id), limit=1)
             for event in events
         )
+
+
+class _Refused(Exception):
+    """The command at ``position`` of a batch refused its message with ``error``."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(position, error)
+        self.position = position
+        self.error = error
 
 
 def _refusal(command: AuditCommand, exc: Exception) -> Rejection:

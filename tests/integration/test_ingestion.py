@@ -30,7 +30,7 @@ from ledger.errors import AppendTimeoutError
 from ledger.factory import application_env
 from ledger.sqlfiles import queries
 from ledger.store import ChainStore
-from streams.ingestion import Ingestor, IngestResult
+from streams.ingestion import FAST_REFUSALS, Ingestor, IngestResult
 from streams.messages import RawMessage, Rejection
 from tests.support.databases import ledger_url
 
@@ -447,8 +447,45 @@ def test_a_refused_message_leaves_the_others_as_if_they_came_alone(
             assert rows_of(store) == rows_of(clean_store)
             assert rows_of(store)[-1][1:3] == (4, "domain.deployments:Deployment.Promoted")
             assert len({r.recorded_at_us for r in clean_store.select_records(0, None, (), 99)}) == 1
-    # Here they went in one by one, after the batch was found to hold poison.
-    assert len({r.recorded_at_us for r in store.select_records(0, None, (), 99)}) > 1
+    # Here too, in one append: the batch ran again without each refused message.
+    assert len({r.recorded_at_us for r in store.select_records(0, None, (), 99)}) == 1
+
+
+def test_a_batch_refusing_more_than_fast_refusals_goes_message_by_message(
+    store: ChainStore, ingestor: Ingestor
+) -> None:
+    # Every other order is refused (a negative quantity): past FAST_REFUSALS reruns, the rest
+    # of the batch is recorded alone. The outcome is the same; only the appends differ.
+    batch = [
+        place_order(f"oms-{i}", f"C-{i}", quantity="-1" if i % 2 else "500") for i in range(24)
+    ]
+    result = ingestor.ingest(batch)
+    assert [(r.message, r.field, r.error) for r in result.rejected] == [
+        (batch[i], "quantity", "quantity='-1' must be greater than 0") for i in range(1, 24, 2)
+    ]
+    assert (result.recorded, result.events, result.duplicates) == (12, 12, 0)
+    assert FAST_REFUSALS == 8
+    positions = store.source_positions([f"oms-{i}" for i in range(24)])
+    assert sorted(positions.values()) == list(range(12))
+    assert sorted(positions) == sorted(f"oms-{i}" for i in range(0, 24, 2))
+    # A refused batch records nothing: after the ninth refusal (C-17) each of the 12 good
+    # orders went in alone, one append each.
+    appends = {r.recorded_at_us for r in store.select_records(0, None, (), 99)}
+    assert len(appends) == 12
+
+
+def test_a_batch_with_fast_refusals_refused_messages_is_one_append(
+    store: ChainStore, ingestor: Ingestor
+) -> None:
+    batch = [
+        place_order(f"oms-{i}", f"C-{i}", quantity="-1" if i % 2 else "500")
+        for i in range(2 * FAST_REFUSALS)
+    ]
+    result = ingestor.ingest(batch)
+    assert [r.message for r in result.rejected] == batch[1::2]
+    assert (result.recorded, result.events) == (FAST_REFUSALS, FAST_REFUSALS)
+    appends = {r.recorded_at_us for r in store.select_records(0, None, (), 99)}
+    assert len(appends) == 1
 
 
 def test_a_fact_recorded_in_an_earlier_batch_is_refused_by_its_key(
