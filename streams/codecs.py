@@ -182,7 +182,7 @@ def _parse(data: bytes) -> Any:
         raise StreamCodecError(
             "message", exc.key, "has this key twice in one object; keys must be unique"
         ) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise StreamCodecError("message", text, f"is not JSON ({exc})") from None
 
 

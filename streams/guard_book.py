@@ -75,9 +75,12 @@ def _number(message: Mapping[str, Any], name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
         raise SampleError(name, value, "must be a number")
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except ArithmeticError:
         raise SampleError(name, value, "must be a number") from None
+    if not number.is_finite():  # NaN, sNaN and infinities compare by raising or never
+        raise SampleError(name, value, "must be a finite number")
+    return number
 
 
 class GuardBook:

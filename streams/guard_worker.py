@@ -93,7 +93,7 @@ class GuardWorker:
         """Route one telemetry record; a malformed one comes back as a Rejection."""
         try:
             document = json.loads(message.value, parse_float=Decimal)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # also 5,000-digit integers, deep nests
             return Rejection(message, "message", f"is not a JSON document: {exc}")
         try:
             self.book.observe(message.topic, document)

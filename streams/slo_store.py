@@ -166,7 +166,7 @@ def decode_sample(value: bytes) -> RequestSample:
         # UTF-8, as JSON between systems must be (RFC 8259); decoding it first also spares
         # json.loads its encoding sniffing (~5 % of a batch).
         document = json.loads(value.decode("utf-8"))
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON, too large or deep
         raise SampleError("message", value, f"is not JSON: {exc}") from None
     if not isinstance(document, dict):
         kind = type(document).__name__

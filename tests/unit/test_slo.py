@@ -28,6 +28,8 @@ from streams.slo import (
     MinuteWindow,
     RequestSample,
     SampleError,
+    _checked_sample,
+    _plain_sample,
     error_budget,
     load_slos,
     merge_windows,
@@ -79,6 +81,8 @@ def test_a_valid_mapping_becomes_a_sample_in_utc() -> None:
         ({"latency_ms": -3}, "latency_ms=-3 must be >= 0"),
         ({"latency_ms": "fast"}, "latency_ms='fast' is not a number"),
         ({"latency_ms": float("nan")}, "latency_ms=nan must be finite"),
+        ({"latency_ms": "sNaN"}, "latency_ms='sNaN' must be finite"),
+        ({"latency_ms": "-Infinity"}, "latency_ms='-Infinity' must be finite"),
         ({"latency_ms": True}, "latency_ms=True is not a number"),
         ({"status": 700}, "status=700 must be an HTTP status 100-599, 'ok' or 'error'"),
         ({"status": "failed"}, "status='failed' must be an HTTP status 100-599, 'ok' or 'error'"),
@@ -95,6 +99,60 @@ def test_a_bad_sample_names_the_field_and_value(override: dict[str, object], mes
     field = next(iter(override))
     assert (caught.value.field, caught.value.value) == (field, override[field])
     assert isinstance(caught.value, InvalidField) and isinstance(caught.value, ValueError)
+
+
+def test_a_time_past_the_year_9999_in_utc_is_named() -> None:
+    with pytest.raises(SampleError) as caught:
+        sample_from_mapping({**GOOD, "latency_ms": 1.5, "time": "9999-12-31T23:59:59-05:00"})
+    assert str(caught.value) == (
+        "time='9999-12-31T23:59:59-05:00' is out of range once converted to UTC"
+    )
+
+
+_NAMES = st.sampled_from(["trading-api", " trading-api ", "", " ", "x" * 200, "x" * 201])
+_TIMES = st.sampled_from([
+    "2026-03-02T10:00:00+01:00", " 2026-03-02T09:00:00.125Z ", "2026-03-02T09:00:00",
+    "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "yesterday", "",
+])  # fmt: skip
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 1000), st.floats(), st.decimals(), st.text()
+)
+
+
+@settings(max_examples=500)
+@given(
+    service=st.one_of(_NAMES, _VALUES),
+    endpoint=st.one_of(_NAMES, _VALUES),
+    latency=st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 12.5, "12.5", 7]), _VALUES),
+    status=st.one_of(st.sampled_from([100, 200, 500, 599, 600, 99, "ok", "error"]), _VALUES),
+    moment=st.one_of(_TIMES, _VALUES),
+    drop=st.sampled_from([None, "service", "latency_ms", "time"]),
+)
+def test_the_hot_path_makes_the_sample_the_full_checks_make(
+    service: object, endpoint: object, latency: object, status: object, moment: object,
+    drop: str | None,
+) -> None:  # fmt: skip
+    m = {"service": service, "endpoint": endpoint, "latency_ms": latency, "status": status,
+         "time": moment}  # fmt: skip
+    if drop is not None:
+        del m[drop]
+    fast = _plain_sample(m)
+    try:
+        checked = _checked_sample(m)
+    except SampleError:
+        assert fast is None  # the full checks name what is wrong
+        return
+    if fast is not None:
+        assert (fast, type(fast.latency_ms), fast.time.tzinfo) == (
+            checked, type(checked.latency_ms), checked.time.tzinfo,
+        )  # fmt: skip
+    assert sample_from_mapping(m) == checked
+
+
+def test_the_hot_path_takes_what_services_send() -> None:
+    m = {"service": "trading-api", "endpoint": "/orders", "latency_ms": 12.5, "status": 200,
+         "time": "2026-03-02T10:00:00+01:00"}  # fmt: skip
+    assert _plain_sample(m) == RequestSample("trading-api", "/orders", 12.5, 200, T0)
 
 
 def test_a_missing_field_or_a_non_mapping_is_named() -> None:

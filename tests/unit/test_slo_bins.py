@@ -212,6 +212,26 @@ def test_a_bad_record_names_its_field(value: bytes, field: str, message: str) ->
     assert (caught.value.field, str(caught.value)) == (field, message)
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"[" * 100_000, "is not JSON: maximum recursion depth exceeded while decoding a JSON "
+         "array from a unicode string"),
+        (b'{"n": ' + b"9" * 5_000 + b"}", "is not JSON: Exceeds the limit (4300 digits) for "
+         "integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() "
+         "to increase the limit"),
+    ],
+)  # fmt: skip
+def test_a_record_too_deep_or_too_long_is_a_rejection_not_a_crash(
+    value: bytes, reason: str
+) -> None:
+    with pytest.raises(SampleError) as caught:
+        decode_sample(value)
+    assert (caught.value.field, caught.value.value, caught.value.reason) == (
+        "message", value, reason,
+    )  # fmt: skip
+
+
 # --- alerts ------------------------------------------------------------------------------------
 
 

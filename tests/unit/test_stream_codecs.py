@@ -352,3 +352,13 @@ def test_doctests() -> None:
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
         assert result.attempted >= 1, module.__name__
+
+
+def test_a_message_nested_too_deep_is_a_codec_error_not_a_crash() -> None:
+    with pytest.raises(StreamCodecError) as caught:
+        decode_ledger_event(b"[" * 100_000)
+    assert caught.value.field == "message"
+    assert str(caught.value).endswith(
+        "is not JSON (maximum recursion depth exceeded while decoding a JSON array from a "
+        "unicode string)"
+    )
