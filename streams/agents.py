@@ -138,10 +138,15 @@ class _Core:
     async def leave(self) -> None:
         self._users -= 1
         if self._users == 0:
-            if self._value is not None:
-                await self.call(lambda core: core.close())
-                self._value = None
-            self._executor.shutdown(wait=True)
+            # Shielded: the agent that leaves last is being cancelled as it stops, and the
+            # core must still be closed and its thread ended.
+            await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        if self._value is not None:
+            await self.call(lambda core: core.close())
+            self._value = None
+        self._executor.shutdown(wait=True)
 
 
 async def _dead_letters(topic: Any, rejected: list[Rejection]) -> None:
