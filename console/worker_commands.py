@@ -24,7 +24,6 @@ from .options import require_schema
 __all__ = ["worker_command"]
 
 
-
 @contextmanager
 def _broker(settings: StreamSettings) -> Iterator[str]:
     if settings.broker_url is not None:
@@ -107,12 +106,15 @@ def _supervise(roles: list[str], url: str) -> None:
 @click.command("worker")
 @click.argument("roles", nargs=-1, type=click.Choice([*ROLES, "all"]))
 def worker_command(roles: tuple[str, ...]) -> None:
-    """Run stream workers until Ctrl-C: relay, ingestion, slo, guard (default: all).
+    """Run stream workers until Ctrl-C: relay, ingestion, slo, guard, indicators (default:
+    all).
 
     relay sends the ledger to ledger.events; ingestion records audit.* messages in the
     ledger (rejects to audit.dlq); slo turns telemetry.requests into SLO windows, alerts
     (slo.alerts) and breaches; guard rolls back canary, blue-green and shadow deployments
-    that breach their thresholds. Several roles run as one process each.
+    that breach their thresholds; indicators turns market.ticks into 1 s and 1 min bars and
+    their indicator snapshots (indicator_values, indicators.values; rejects to
+    market.dlq). Several roles run as one process each.
 
     The broker is REGLEDGER_BROKER_URL; unset, the bundled Tansu broker starts on a free
     loopback port (memory only). Topics are created first, one partition each.

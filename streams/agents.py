@@ -12,6 +12,9 @@ slo            ``telemetry.requests``                      ``slo_windows``; SLO 
 guard          ``ledger.events``, ``telemetry.requests``,  rollbacks in the ledger;
                ``telemetry.resources``,                    ``telemetry.dlq``
                ``model.outcomes``, ``deployments.stop``
+indicators     ``market.ticks``                            ``indicator_values``;
+                                                           ``indicators.values``;
+                                                           ``market.dlq``
 =============  ==========================================  ================================
 
 Each role is its own consumer group (``<REGLEDGER_STREAMS_GROUP>.<role>``), so every role
@@ -27,6 +30,10 @@ effects are durable, and every sink is idempotent, so a redelivered batch change
 * slo: ``slo_windows`` rows and the partition's offset commit together
   (``ledger_tracking``); a breach's ledger id is (SLO, rule, window end).
 * guard: the domain refuses a second rollback of a deployment.
+* indicators: its changelog table keeps the day's closed bars, the open bars and the last
+  offset applied, all sent before the offsets are committed; a redelivered tick is
+  skipped, and a bar already in ``indicator_values`` is not written again.
+  ``indicators.values`` may repeat a snapshot: consumers keep one per hash.
 
 The synchronous cores (:class:`~streams.ingestion.Ingestor`,
 :class:`~streams.slo_store.SloSink`, :class:`~streams.guard_worker.GuardWorker`) do the
@@ -37,6 +44,7 @@ database work in one thread per role, off the event loop, batch by batch
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import threading
@@ -50,8 +58,11 @@ import faust
 from ledger.factory import open_store
 
 from .app import LEDGER_EVENT_CODEC, make_app
+from .bars import Bar
 from .codecs import LedgerMessage
 from .guard_worker import GuardWorker, Verdicts
+from .indicator_worker import IndicatorBatch, IndicatorCore, bar_key
+from .indicators import IndicatorConfig
 from .ingestion import Ingestor, IngestResult
 from .messages import RawMessage, Rejection
 from .relay import KafkaSender, Relay, RelayBatch
@@ -61,7 +72,10 @@ from .topics import (
     AUDIT_DLQ,
     AUDIT_TOPICS,
     DEPLOYMENT_STOPS,
+    INDICATOR_VALUES,
     LEDGER_EVENTS,
+    MARKET_DLQ,
+    MARKET_TICKS,
     MODEL_OUTCOMES,
     SLO_ALERTS,
     TELEMETRY_DLQ,
@@ -73,6 +87,7 @@ __all__ = [
     "FAUST_ROLES",
     "ROLES",
     "guard_app",
+    "indicators_app",
     "ingestion_app",
     "raw_message",
     "run_faust",
@@ -83,6 +98,7 @@ __all__ = [
 INGEST_BATCH = 1_000
 SLO_BATCH = 5_000
 GUARD_BATCH = 1_000
+TICK_BATCH = 5_000
 WITHIN = 0.2  # seconds a batch waits to fill
 log = logging.getLogger("regledger.streams")
 _T = TypeVar("_T")
@@ -149,7 +165,9 @@ class _Core:
         self._executor.shutdown(wait=True)
 
 
-async def _dead_letters(topic: Any, rejected: list[Rejection]) -> None:
+async def _dead_letters(topic: Any, rejected: list[Rejection]) -> list[Any]:
+    """Send each rejected record to ``topic``; the sends' futures (acknowledged later)."""
+    sent = []
     for rejection in rejected:
         log.warning(
             "dead letter %s[%d]@%d: %s",
@@ -158,9 +176,14 @@ async def _dead_letters(topic: Any, rejected: list[Rejection]) -> None:
             rejection.message.offset,
             rejection.error,
         )
-        await topic.send(
-            key=rejection.message.key, value=rejection.message.value, headers=rejection.headers()
+        sent.append(
+            await topic.send(
+                key=rejection.message.key,
+                value=rejection.message.value,
+                headers=rejection.headers(),
+            )
         )
+    return sent
 
 
 def _app(
@@ -302,10 +325,116 @@ def guard_app(settings: StreamSettings, broker_url: str, **options: Any) -> faus
     return app
 
 
+# --- indicators -----------------------------------------------------------------------------
+
+BARS_TABLE = "indicator-bars"  # its changelog: <group>.indicators-indicator-bars-changelog
+
+
+def _closed_key(bar: Bar) -> bytes:
+    return f"bar|{bar.symbol}|{bar.timeframe}|{bar_key(bar.start)}".encode()
+
+
+def _open_key(symbol: str) -> bytes:
+    return f"open|{symbol}".encode()
+
+
+def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) -> faust.App:
+    """``market.ticks`` -> bars -> ``indicator_values`` and ``indicators.values``."""
+    app = _app(settings, broker_url, "indicators", options)
+    source = _raw_topic(app, MARKET_TICKS)
+    values = _raw_topic(app, INDICATOR_VALUES)
+    dlq = _raw_topic(app, MARKET_DLQ)
+    # The bar history, in memory and in its changelog topic (one partition, like the
+    # ticks'): "bar|<symbol>|<timeframe>|<start>" -> a closed bar of the current UTC day;
+    # "open|<symbol>" -> {"offset": the offset of the symbol's last tick, "bars": its open
+    # bars} (one entry: one changelog message, so the two always agree).
+    table = app.Table(
+        BARS_TABLE,
+        partitions=1,
+        use_partitioner=True,  # written after a batch, outside one event's context
+        key_type=bytes,  # bytes: the "raw" serializer, in the changelog and in recovery
+        value_type=bytes,
+    )
+    core = _Core(
+        app,
+        lambda: IndicatorCore(settings.ledger, IndicatorConfig.load(settings.indicators_config)),
+    )
+    restored = False
+
+    def history() -> tuple[list[Bar], dict[str, tuple[int, list[Bar]]]]:
+        closed: list[Bar] = []
+        opened: dict[str, tuple[int, list[Bar]]] = {}
+        for key, value in table.items():
+            if key.startswith(b"bar|"):
+                closed.append(Bar.from_json(value))
+            elif key.startswith(b"open|"):
+                entry = json.loads(value)
+                opened[key[5:].decode()] = (
+                    entry["offset"],
+                    [Bar.from_json(item) for item in entry["bars"]],
+                )
+        return closed, opened
+
+    def keep(batch: IndicatorBatch) -> None:
+        for bar in batch.expired:
+            table.pop(_closed_key(bar), None)
+        for bar in batch.bars:
+            table[_closed_key(bar)] = bar.to_json().encode()
+        for symbol, (offset, bars) in batch.open_bars.items():
+            entry = {"offset": offset, "bars": [b.to_json() for b in bars]}
+            table[_open_key(symbol)] = json.dumps(entry).encode()
+
+    @app.on_partitions_revoked.connect
+    async def forget(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        # Another worker may take the ticks over meanwhile: rebuild from the table when
+        # they come back, not from what this one last held.
+        nonlocal restored
+        restored = False
+
+    @app.agent(source, name="indicators")
+    async def indicators(stream: Any) -> AsyncIterator[IndicatorBatch]:
+        nonlocal restored
+        core.enter()
+        try:
+            async for events in stream.take_events(TICK_BATCH, within=WITHIN):
+                if not restored:  # the table is recovered before the first batch
+                    closed, opened = history()
+                    replayed = await core.call(
+                        partial(IndicatorCore.restore, closed=closed, open_bars=opened)
+                    )
+                    log.info("indicators: %d bars of %d symbols replayed", replayed, len(opened))
+                    restored = True
+                batch = [raw_message(e) for e in events]
+                result: IndicatorBatch = await core.call(
+                    partial(IndicatorCore.process, records=batch)
+                )
+                # Published and acknowledged before the table moves on: once the table holds
+                # a bar, a restart treats it as done and would not publish it again.
+                sent = [
+                    await values.send(key=s.symbol.encode(), value=s.canonical())
+                    for s in result.snapshots
+                ]
+                sent += await _dead_letters(dlq, result.rejected)
+                await asyncio.gather(*sent)
+                keep(result)
+                for ours, stored in result.conflicts:
+                    log.error(
+                        "indicators: %s %s %s is stored with hash %s, computed %s; kept the "
+                        "stored one", ours.symbol, ours.timeframe, bar_key(ours.bar_time),
+                        stored, ours.hash,
+                    )  # fmt: skip
+                yield result
+        finally:
+            await core.leave()
+
+    return app
+
+
 FAUST_ROLES: dict[str, Callable[..., faust.App]] = {
     "ingestion": ingestion_app,
     "slo": slo_app,
     "guard": guard_app,
+    "indicators": indicators_app,
 }
 
 

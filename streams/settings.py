@@ -31,9 +31,10 @@ STREAM_ENV_VARS = (
     "REGLEDGER_BROKER_URL",
     "REGLEDGER_STREAMS_GROUP",
     "REGLEDGER_STREAMS_REBALANCE_TIMEOUT",
+    "REGLEDGER_INDICATORS_CONFIG",
 )
 # The worker roles, each its own consumer group (see StreamSettings.group_of).
-ROLES = ("relay", "ingestion", "slo", "guard")
+ROLES = ("relay", "ingestion", "slo", "guard", "indicators")
 DEFAULT_REBALANCE_TIMEOUT = 60.0  # seconds: Faust's own default
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})$")
@@ -56,6 +57,9 @@ class StreamSettings:
     # How long a consumer group waits for members when one joins or leaves (also the
     # session timeout). Every (re)start of a worker waits this long; tests set ~1 s.
     rebalance_timeout: float = DEFAULT_REBALANCE_TIMEOUT
+    # The indicator catalogue with its per-symbol parameters (a TOML file); None: the one
+    # shipped in the package, streams/indicators.toml.
+    indicators_config: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
@@ -83,11 +87,18 @@ class StreamSettings:
                     f"REGLEDGER_STREAMS_REBALANCE_TIMEOUT={raw_timeout!r} is not a number of "
                     "seconds from 0.5 to 3600 (default 60)"
                 )
+        indicators_config = env.get("REGLEDGER_INDICATORS_CONFIG") or None
+        if indicators_config is not None and not os.path.isfile(indicators_config):
+            raise ConfigurationError(
+                f"REGLEDGER_INDICATORS_CONFIG={indicators_config!r} is not a file; give the "
+                "path of an indicators TOML file (or unset it for the shipped catalogue)"
+            )
         return cls(
             broker_url=raw_url,
             group=group,
             ledger=Settings.from_env(env),
             rebalance_timeout=timeout,
+            indicators_config=indicators_config,
         )
 
     def group_of(self, role: str) -> str:

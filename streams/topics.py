@@ -21,7 +21,10 @@ __all__ = [
     "AUDIT_DLQ",
     "AUDIT_TOPICS",
     "DEPLOYMENT_STOPS",
+    "INDICATOR_VALUES",
     "LEDGER_EVENTS",
+    "MARKET_DLQ",
+    "MARKET_TICKS",
     "MODEL_OUTCOMES",
     "SLO_ALERTS",
     "TELEMETRY_DLQ",
@@ -42,6 +45,9 @@ MODEL_OUTCOMES = "model.outcomes"
 DEPLOYMENT_STOPS = "deployments.stop"
 TELEMETRY_DLQ = "telemetry.dlq"
 SLO_ALERTS = "slo.alerts"
+MARKET_TICKS = "market.ticks"
+MARKET_DLQ = "market.dlq"
+INDICATOR_VALUES = "indicators.values"
 
 WORKER_TOPICS = (
     LEDGER_EVENTS,
@@ -53,6 +59,9 @@ WORKER_TOPICS = (
     DEPLOYMENT_STOPS,
     TELEMETRY_DLQ,
     SLO_ALERTS,
+    MARKET_TICKS,
+    MARKET_DLQ,
+    INDICATOR_VALUES,
 )
 
 _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS

@@ -11,3 +11,13 @@ ORDER BY bucket_start
 SELECT {columns} FROM slo_windows
 WHERE endpoint <> %(all)s
 ORDER BY bucket_start DESC LIMIT 1
+
+-- name: indicator_values_from
+-- The snapshots of bars from a time on: which bars of a batch are already stored.
+SELECT {columns} FROM indicator_values
+WHERE bar_time >= %(since)s
+
+-- name: indicator_values_by_hash
+SELECT {columns} FROM indicator_values
+WHERE snapshot_hash = %(hash)s
+ORDER BY symbol, timeframe, bar_key

@@ -9,3 +9,12 @@ ORDER BY bucket_start
 SELECT {columns} FROM slo_windows
 WHERE endpoint <> :all
 ORDER BY bucket_start DESC LIMIT 1
+
+-- name: indicator_values_from
+SELECT {columns} FROM indicator_values
+WHERE bar_time >= :since
+
+-- name: indicator_values_by_hash
+SELECT {columns} FROM indicator_values
+WHERE snapshot_hash = :hash
+ORDER BY symbol, timeframe, bar_key

@@ -54,11 +54,12 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ["pending", "0005_checkpoints.sql"],
         ["pending", "0006_projections.sql"],
         ["pending", "0007_streams.sql"],
+        ["pending", "0008_indicators.sql"],
     ]
     migrated = runner.invoke(cli, ["db", "migrate"])
     assert migrated.exit_code == 0
     assert migrated.output.endswith(
-        f"7 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
+        f"8 migration(s) applied to sqlite:///{tmp_path / 'l.db'}; schema is up to date\n"
     )
     again = runner.invoke(cli, ["db", "migrate"])
     assert again.output.startswith("0 migration(s) applied")
@@ -66,7 +67,7 @@ def test_migrate_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         line.split()[0]
         for line in runner.invoke(cli, ["db", "migrate", "--list"]).output.splitlines()
     ]
-    assert states == ["applied"] * 7
+    assert states == ["applied"] * 8
 
 
 def test_verify_intact_log(url: str, store: ChainStore, monkeypatch: pytest.MonkeyPatch) -> None:

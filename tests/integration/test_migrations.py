@@ -43,6 +43,7 @@ def test_fresh_database_lists_everything_pending(tmp_path: Path) -> None:
             "0005_checkpoints.sql",
             "0006_projections.sql",
             "0007_streams.sql",
+            "0008_indicators.sql",
         ]
 
 
@@ -56,6 +57,7 @@ def test_postgres_migration_files() -> None:
         "0006_checkpoints.sql",
         "0007_projections.sql",
         "0008_streams.sql",
+        "0009_indicators.sql",
     ]
 
 

@@ -184,7 +184,7 @@ def test_a_canary_that_breaches_its_slo_is_rolled_back_and_everything_is_recorde
         worker.send_signal(signal.SIGINT)
         output = worker.communicate(timeout=60)[0].decode()
     assert worker.returncode == 0, output
-    assert "stopped 4 workers: relay, ingestion, slo, guard" in output
+    assert "stopped 5 workers: relay, ingestion, slo, guard, indicators" in output
 
     # The guard: one rollback, ERROR_RATE, level 1, with its evidence.
     [rollback] = _payloads(database, "domain.deployments:Rollback.Executed")

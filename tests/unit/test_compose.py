@@ -37,6 +37,7 @@ WORKERS = {
     "stream-ingestion": "ingestion",
     "slo-worker": "slo",
     "rollback-guard": "guard",
+    "indicators-worker": "indicators",
 }
 PASSWORD_VARS = ("REGLEDGER_OWNER_PASSWORD", "REGLEDGER_WRITER_PASSWORD")
 # What a shell would export; stands in for the real values when interpolating.

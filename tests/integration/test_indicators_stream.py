@@ -1,0 +1,153 @@
+"""``regledger worker indicators`` against the bundled broker and PostgreSQL.
+
+Ticks of two symbols stream in; the worker is killed (SIGKILL) in the middle of the series
+and started again; the rest of the ticks follow. Every stored snapshot must be the one an
+uninterrupted run computes (the same bars, the same TA-Lib values, the same hashes), each
+once; bad and late ticks reach ``market.dlq`` with the reason; ``indicators.values``
+carries the stored snapshots.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from streams.bars import BarBook, LateTick, TickError, decode_tick
+from streams.broker import bundled_broker
+from streams.indicators import IndicatorConfig, Series, Snapshot
+from streams.topics import ensure_topics
+from tests.integration.test_indicator_worker import SYMBOLS, T0, session, tick
+from tests.support.databases import ledger_url
+from tests.support.stream_topics import produce, records
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[str]:
+    with bundled_broker() as url:
+        yield url
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.3)
+
+
+def _stored(url: str) -> list[tuple[str, str, str, str, str]]:
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT symbol, timeframe, bar_key, snapshot_hash, snapshot FROM indicator_values "
+            "ORDER BY symbol, timeframe, bar_key"
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def _expected(values: list[bytes]) -> list[Snapshot]:
+    """What one uninterrupted run computes from ``values``."""
+    config = IndicatorConfig.load()
+    book = BarBook()
+    series: dict[tuple[str, str], Series] = {}
+    out = []
+    for value in values:
+        try:
+            closed = book.add(decode_tick(value))
+        except TickError:  # LateTick too
+            continue
+        for bar in closed:
+            key = (bar.symbol, bar.timeframe)
+            if key not in series:
+                series[key] = Series(config.specs_for(bar.symbol), *key)
+            out.append(series[key].update(bar))
+    return out
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    # The output goes to a file: a pipe nobody reads would block the worker once full.
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "console.cli", "worker", "indicators"], env=env, cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    ensure_topics(broker)
+    ticks = session(150, per_second=5, seed=11)
+    bad = tick(SYMBOLS[0], T0 + timedelta(seconds=40), 100.0, bid=101.0, ask=100.5)
+    late = tick(SYMBOLS[1], T0 + timedelta(seconds=1), 150.0)  # long closed by then
+    first, second = [*ticks[:800], bad], [late, *ticks[800:]]
+    expected = _expected([*first, *second])
+    with pytest.raises(LateTick):  # the late tick is late in any run
+        book = BarBook()
+        for value in [*ticks[:800], late]:
+            book.add(decode_tick(value))
+
+    with ledger_url("postgres", tmp_path) as url:
+        env = {
+            **os.environ,
+            "REGLEDGER_DATABASE_URL": url,
+            "REGLEDGER_BROKER_URL": broker,
+            "REGLEDGER_STREAMS_GROUP": "e2e-indicators",
+            "REGLEDGER_STREAMS_REBALANCE_TIMEOUT": "1",
+        }
+        log = tmp_path / "worker.log"
+        worker = _start(env, log)
+        try:
+            produce(broker, "market.ticks", first)
+            _until(lambda: len(_stored(url)) >= 100, "the first snapshots")
+        finally:
+            worker.send_signal(signal.SIGKILL)  # no clean shutdown: nothing flushed on exit
+            worker.wait(timeout=60)
+        worker = _start(env, log)
+        try:
+            produce(broker, "market.ticks", second)
+            _until(lambda: len(_stored(url)) == len(expected), "every snapshot", timeout=180)
+            time.sleep(3)  # anything written twice, or late, would show by now
+        finally:
+            worker.send_signal(signal.SIGINT)
+            worker.wait(timeout=60)
+        output = log.read_text()
+        assert worker.returncode == 0, output
+        assert "dead letter market.ticks[0]@800: ask=100.5 is below bid=101.0" in output
+        rows = _stored(url)
+
+    want = sorted(
+        (s.symbol, s.timeframe, s.bar_time.strftime("%Y-%m-%dT%H:%M:%SZ"), s.hash,
+         s.canonical().decode())
+        for s in expected
+    )  # fmt: skip
+    assert rows == want
+    assert len(rows) == 2 * (149 + 2)  # 149 closed 1 s bars and 2 closed 1 min bars a symbol
+
+    # Dead letters are at least once: the killed worker may have sent one whose offset it
+    # never committed, and the restarted one sends it again, the same.
+    dead = list({(r.value, tuple(r.headers)): r for r in records(broker, "market.dlq")}.values())
+    assert [(r.value, dict(r.headers)["regledger-field"]) for r in dead] == [
+        (bad, b"ask"),
+        (late, b"time"),
+    ]
+    assert dict(dead[1].headers)["regledger-error"] == (
+        b"time='2026-03-02T09:00:01Z' is late: the 1s bar 2026-03-02T09:00:01Z of "
+        b"US0378331005 is closed"
+    )
+    published = {r.value for r in records(broker, "indicators.values")}
+    assert published == {row[4].encode() for row in rows}
