@@ -32,6 +32,7 @@ from .browse import history as browse_history
 from .bundle_commands import export_command, verify_bundle_command
 from .demo import DemoSummary, run_demo
 from .errors import CommandError
+from .indicator_commands import indicators_group
 from .options import load_settings, require_schema, when
 from .progress import progress_bar as _progress
 from .projection_commands import catch_up, lineage_command, projections_group
@@ -617,6 +618,7 @@ cli.add_command(verify_bundle_command)
 cli.add_command(projections_group)
 cli.add_command(lineage_command)
 cli.add_command(worker_command)
+cli.add_command(indicators_group)
 
 
 def main() -> None:

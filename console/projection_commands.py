@@ -26,6 +26,7 @@ from projections.core import ProjectionError, plain
 from projections.lineage import Lineage, lineage
 from projections.rebuild import RebuildReport, rebuild, replace_live
 from projections.runner import BatchReport, ProjectionRunner
+from streams.indicator_worker import stored_snapshots
 
 from .errors import CommandError
 from .options import load_settings, require_schema
@@ -255,7 +256,9 @@ def lineage_command(identifier: str, as_json: bool) -> None:
 
     IDENTIFIER is a decision id, a client order id or an execution id. The steps:
     decision, market data it used, risk figures in force, pre-trade checks, orders,
-    executions. Prove any step with `regledger prove POSITION`.
+    executions. Prove any step with `regledger prove POSITION`. When the decision's
+    lineage hash names an indicator snapshot (`regledger worker indicators`), that
+    snapshot is shown too, with whether its stored bytes still hash to it.
 
     Example:
 
@@ -272,6 +275,11 @@ def lineage_command(identifier: str, as_json: bool) -> None:
             )
         with store.view_session() as session:
             found = lineage(session, identifier)
+            cited = [
+                {**row, "decision_id": d.id}
+                for d in found.of("decision")
+                for row in stored_snapshots(session, d.row["lineage_hash"])
+            ]
         hashes = {
             p: record.hash.hex()
             for step in found.steps
@@ -279,9 +287,28 @@ def lineage_command(identifier: str, as_json: bool) -> None:
             if (record := store.record_at(p)) is not None
         }
     if as_json:
-        click.echo(json.dumps(_lineage_json(found, hashes), indent=2))
+        document = _lineage_json(found, hashes)
+        document["indicator_snapshots"] = [
+            {
+                "decision_id": row["decision_id"],
+                "symbol": row["symbol"],
+                "timeframe": row["timeframe"],
+                "bar_time": row["bar_key"],
+                "hash": row["snapshot_hash"],
+                "intact": row["intact"],
+            }
+            for row in cited
+        ]
+        click.echo(json.dumps(document, indent=2))
         return
     _print_lineage(found, hashes)
+    for row in cited:
+        verdict = "intact" if row["intact"] else "CHANGED: its stored bytes no longer hash to it"
+        click.echo(
+            f"decision {row['decision_id']} cites indicator snapshot {row['snapshot_hash']}: "
+            f"{row['symbol']} {row['timeframe']} bar {row['bar_key']}, {verdict} "
+            "(`regledger indicators show HASH`)"
+        )
 
 
 def _lineage_json(found: Lineage, hashes: dict[int, str]) -> dict[str, Any]:
