@@ -10,6 +10,7 @@ specification cannot drift apart silently.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import struct
 from datetime import datetime
@@ -20,6 +21,7 @@ import pytest
 
 from ledger.canonical import event_hash, event_message, micros_to_datetime
 from ledger.chain import ChainHead, LedgerRecord, first_fault, links_of
+from streams.indicators import Snapshot
 
 FORMAT_MD = Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md"
 
@@ -187,3 +189,25 @@ def test_the_worked_merkle_root_of_section_5_1() -> None:
     hashes = [bytes.fromhex(h) for h in re.findall(r"^hash:\s*([0-9a-f]{64})", text, re.M)[:3]]
     by_hand = node_hash(node_hash(leaf_hash(hashes[0]), leaf_hash(hashes[1])), leaf_hash(hashes[2]))
     assert root(hashes) == by_hand == bytes.fromhex(printed.group(1))
+
+
+# --- section 9: indicator snapshots ------------------------------------------------------
+
+_SNAPSHOT = re.compile(r"^```snapshot\ntext: (.*)\nsha256: ([0-9a-f]{64})\n```$", re.MULTILINE)
+
+
+def test_the_snapshot_vector_hashes_and_round_trips() -> None:
+    [(text, digest)] = _SNAPSHOT.findall(FORMAT_MD.read_text(encoding="utf-8"))
+    data = text.encode("ascii")
+    assert hashlib.sha256(data).hexdigest() == digest
+    snapshot = Snapshot.from_canonical(data)  # refuses bytes that are not canonical
+    assert snapshot.canonical() == data and snapshot.hash == digest
+    assert (snapshot.symbol, snapshot.timeframe, snapshot.bar_time.isoformat()) == (
+        "DE0007164600", "1s", "2026-03-02T09:00:05+00:00",
+    )  # fmt: skip
+    # The rules of section 9 by hand: sorted keys, no spaces, ASCII, repr of floats.
+    document = json.loads(text)
+    again = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert again == text
+    assert document["values"]["SUPERTREND.trend"] == 1
+    assert repr(document["values"]["ROC"]) == "-0.0"
