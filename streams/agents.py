@@ -411,8 +411,8 @@ def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) ->
                 # Published and acknowledged before the table moves on: once the table holds
                 # a bar, a restart treats it as done and would not publish it again.
                 sent = [
-                    await values.send(key=s.symbol.encode(), value=s.canonical())
-                    for s in result.snapshots
+                    await values.send(key=s.symbol.encode(), value=data)
+                    for s, data in zip(result.snapshots, result.canonical, strict=True)
                 ]
                 sent += await _dead_letters(dlq, result.rejected)
                 await asyncio.gather(*sent)

@@ -113,6 +113,7 @@ class IndicatorBatch:
     rejected: list[Rejection] = field(default_factory=list)  # bad or late: market.dlq
     bars: list[Bar] = field(default_factory=list)  # closed and applied: keep them
     snapshots: list[Snapshot] = field(default_factory=list)  # of those bars, in order
+    canonical: list[bytes] = field(default_factory=list)  # their bytes (encoded once)
     written: int = 0  # snapshots inserted into indicator_values
     conflicts: list[tuple[Snapshot, str]] = field(default_factory=list)  # (ours, stored hash)
     # The symbols whose bars moved: their open bars and the offset of their last tick.
@@ -227,6 +228,7 @@ class IndicatorCore:
 
     def _write(self, batch: IndicatorBatch) -> None:
         rows = [snapshot_row(s) for s in batch.snapshots]
+        batch.canonical = [row["snapshot"].encode("ascii") for row in rows]
         since = min(s.bar_time for s in batch.snapshots)
         with self._session.transaction():
             stored = {
