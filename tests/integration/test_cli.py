@@ -117,7 +117,7 @@ def test_unmigrated_database_says_to_migrate(
     result = CliRunner().invoke(cli, ["verify"])
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: sqlite:///{tmp_path / 'new.db'} has 7 pending migration(s) "
+        f"Error: sqlite:///{tmp_path / 'new.db'} has 8 pending migration(s) "
         "(first: 0001_ledger_events.sql); run `regledger db migrate`\n"
     )
 
