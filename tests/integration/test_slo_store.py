@@ -199,8 +199,8 @@ def test_rejected_samples_name_their_field_and_are_not_counted(sink: SloSink, ur
     batch = sink.process(0, _records(values, first=100))
     assert (batch.samples, batch.skipped, batch.windows) == (1, 0, 2)
     assert [(r.message.offset, r.field, r.error) for r in batch.rejected] == [
-        (101, "message", "message=b'{not json' is not JSON: Expecting property name enclosed "
-         "in double quotes: line 1 column 2 (char 1)"),
+        (101, "message", "message=b'{not json' is not JSON: unexpected character, expected a "
+         "string key: line 1 column 2 (char 1)"),
         (102, "message", "message=b'[\"a list\"]' is a list, not a JSON object"),
         (103, "latency_ms", "latency_ms=-3 must be >= 0"),
         (104, "endpoint", "endpoint='' must not be empty"),

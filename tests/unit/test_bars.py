@@ -96,7 +96,7 @@ def test_the_usual_message_takes_the_fast_path() -> None:
         ({"last": None}, "last", "last=None is a JSON null, not a number"),
         ({"size": [300]}, "size", "size=[300] is a JSON array, not a number"),
         ({"size": -1}, "size", "size=-1 must be >= 0"),
-        ({"size": 10**400}, "size", f"size={str(10**400)[:77]}... is too large for a float"),
+        ({"size": "1e400"}, "size", "size='1e400' must be finite"),
         (
             {"bid": 101.5, "ask": 101.25},
             "ask",
@@ -167,13 +167,13 @@ def test_a_missing_field_is_named(name: str) -> None:
     [
         (
             b'{"symbol": "DE0007164600",',
-            'message=b\'{"symbol": "DE0007164600",\' is not JSON: Expecting property name '
-            "enclosed in double quotes: line 1 column 27 (char 26)",
+            'message=b\'{"symbol": "DE0007164600",\' is not JSON: unexpected end of data: '
+            "line 1 column 27 (char 26)",
         ),
         (
             b"\xff{}",
-            "message=b'\\xff{}' is not JSON: 'utf-8' codec can't decode byte 0xff in "
-            "position 0: invalid start byte",
+            "message=b'\\xff{}' is not JSON: str is not valid UTF-8: surrogates not allowed: "
+            "line 1 column 1 (char 0)",
         ),
         (b"[1, 2]", "message=b'[1, 2]' is a JSON array, not an object"),
         (b"null", "message=b'null' is a JSON null, not an object"),
@@ -189,14 +189,14 @@ def test_a_message_that_is_not_a_json_object_is_named(value: bytes, message: str
     )
 
 
-def test_deep_nesting_and_huge_integers_are_refused_as_the_message() -> None:
+def test_deep_nesting_and_huge_numbers_are_refused_as_the_message() -> None:
     deep = b'{"symbol": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    with pytest.raises(TickError, match=r"is not JSON: maximum recursion depth exceeded") as caught:
+    with pytest.raises(TickError, match=r"is not JSON: depth limit exceeded") as caught:
         decode_tick(deep)
     assert caught.value.field == "message"
-    huge = b'{"bid": ' + b"1" * 5_000 + b"}"
+    huge = b'{"bid": 1e400}'
     with pytest.raises(
-        TickError, match=r"is not JSON: Exceeds the limit \(4300 digits\)"
+        TickError, match=r"is not JSON: number is infinity when parsed as double"
     ) as caught:
         decode_tick(huge)
     assert caught.value.field == "message"

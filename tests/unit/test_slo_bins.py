@@ -195,10 +195,12 @@ def test_a_record_decodes_to_a_sample() -> None:
 @pytest.mark.parametrize(
     ("value", "field", "message"),
     [
-        (b"{", "message", "message=b'{' is not JSON: Expecting property name enclosed in "
-         "double quotes: line 1 column 2 (char 1)"),
-        (b"\xff", "message", "message=b'\\xff' is not JSON: 'utf-8' codec can't decode byte "
-         "0xff in position 0: invalid start byte"),
+        (b"{", "message", "message=b'{' is not JSON: unexpected end of data: line 1 column 2 "
+         "(char 1)"),
+        (b"\xff", "message", "message=b'\\xff' is not JSON: str is not valid UTF-8: surrogates "
+         "not allowed: line 1 column 1 (char 0)"),
+        (b'{"latency_ms": NaN}', "message", "message=b'{\"latency_ms\": NaN}' is not JSON: "
+         "unexpected character, expected a JSON value: line 1 column 16 (char 15)"),
         (b"[1]", "message", "message=b'[1]' is a list, not a JSON object"),
         (b'{"service": "a", "endpoint": "/b", "latency_ms": -3, "status": 200, '
          b'"time": "2026-03-02T10:00:00Z"}', "latency_ms", "latency_ms=-3 must be >= 0"),
@@ -215,11 +217,9 @@ def test_a_bad_record_names_its_field(value: bytes, field: str, message: str) ->
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        (b"[" * 100_000, "is not JSON: maximum recursion depth exceeded while decoding a JSON "
-         "array from a unicode string"),
-        (b'{"n": ' + b"9" * 5_000 + b"}", "is not JSON: Exceeds the limit (4300 digits) for "
-         "integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() "
-         "to increase the limit"),
+        (b"[" * 100_000, "is not JSON: depth limit exceeded: line 1 column 1026 (char 1025)"),
+        (b'{"n": 1e400}', "is not JSON: number is infinity when parsed as double: line 1 "
+         "column 7 (char 6)"),
     ],
 )  # fmt: skip
 def test_a_record_too_deep_or_too_long_is_a_rejection_not_a_crash(
