@@ -66,6 +66,8 @@ INDICATOR_VALUES = TableSpec(
     ),
     ("symbol", "timeframe", "bar_key"),
 )
+# Up to the hash: what _write compares, without the ~4 KB snapshot text of each row.
+_STORED = TableSpec("indicator_values", INDICATOR_VALUES.columns[:5], INDICATOR_VALUES.key)
 
 
 def bar_key(start: datetime) -> str:
@@ -234,7 +236,7 @@ class IndicatorCore:
             stored = {
                 INDICATOR_VALUES.key_of(row): row["snapshot_hash"]
                 for row in self._session.query(
-                    INDICATOR_VALUES, self._sql["indicator_values_from"], {"since": since}
+                    _STORED, self._sql["indicator_values_from"], {"since": since}
                 )
             }
             new: list[Row] = []
@@ -246,4 +248,3 @@ class IndicatorCore:
                     batch.conflicts.append((snapshot, existing))
             self._session.insert(INDICATOR_VALUES, new)
         batch.written = len(new)
-

@@ -20,6 +20,7 @@ from streams.slo import (
     MinuteWindow,
     RequestSample,
     SampleError,
+    add_all,
 )
 from streams.slo_store import (
     PERCENTILES,
@@ -260,3 +261,37 @@ def test_an_alert_as_json_and_its_breach_id() -> None:
         b'"short_window_minutes":5,"sli_long":"0.980000000","sli_short":"1.000000000",'
         b'"slo":"api-availability","threshold":"14.4","window_end":"2026-03-02T10:00:00+00:00"}'
     )
+
+
+# --- add_all: DDSketch.add in bulk ----------------------------------------------------------
+
+_LATENCIES = st.lists(
+    st.one_of(
+        st.floats(min_value=0.0, max_value=1e9, allow_nan=False),
+        st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 12.5, 100.0, 99.999]),
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=300)
+@given(before=_LATENCIES, values=_LATENCIES)
+def test_add_all_is_add_one_by_one(before: list[float], values: list[float]) -> None:
+    one, many = DDSketch(RELATIVE_ACCURACY), DDSketch(RELATIVE_ACCURACY)
+    for v in before:  # a sketch that already holds values
+        one.add(v)
+        many.add(v)
+    for v in values:
+        one.add(v)
+    add_all(many, values)
+    assert encode_bins(many) == encode_bins(one)
+    assert (many.count, many.sum, many._min, many._max) == (one.count, one.sum, one._min, one._max)
+    for q in (0.0, 0.5, 0.95, 0.99, 1.0):
+        assert many.get_quantile_value(q) == one.get_quantile_value(q)
+
+
+def test_add_all_refuses_a_negative_latency_and_changes_nothing() -> None:
+    sketch = DDSketch(RELATIVE_ACCURACY)
+    with pytest.raises(ValueError, match=r"^latency -1.5 is negative; a latency never is$"):
+        add_all(sketch, [3.0, -1.5])
+    assert (sketch.count, encode_bins(sketch)) == (0, {"zero": 0, "bins": {}})
