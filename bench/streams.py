@@ -52,33 +52,26 @@ run did; then the run's context.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import cProfile
-import io
 import json
 import math
 import os
 import platform
-import pstats
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: the repository first, then bench/ (common),
-    _BENCH = Path(__file__).resolve().parent  # so that this file does not hide `streams`
+if __package__ in (None, ""):  # run as a script: the repository first, then bench/ (common,
+    _BENCH = Path(__file__).resolve().parent  # kafka_bench), so this file does not hide `streams`
     sys.path[:] = [str(_BENCH.parent), *(p for p in sys.path if Path(p or ".").resolve() != _BENCH)]
     sys.path.append(str(_BENCH))
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from common import db_url, drop_databases, progress_bar, recreate_databases
+from kafka_bench import Phase, Profiled, consume_into, measure_raw, produce, run_async
 from rich.console import Console
 from rich.table import Table
 
@@ -98,15 +91,10 @@ BENCH_DB = "regledger_bench_streams"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAW_TOPIC = "bench.raw"
 AUDIT_TRADING = "audit.trading"
-LIMIT_MAX_RECORDS = 100_000  # getmany's cap for the limit: "as many as fetched"
 SAVE_ORDERS = 1_000  # orders per append while the relay's ledger is recorded
-PRODUCE_WINDOW = 10_000  # sends in flight while producing
 SLO_SPAN = timedelta(minutes=30)  # event time covered by one repeat's samples
 ERROR_SHARE = 0.01
 SEED = 20_260_302
-FETCH_TIMEOUT_MS = 1_000
-STALL_S = 60.0  # no record for this long: the broker lost some, stop
-PROFILE_TOP = 25
 
 TARGET_INGESTION = 10_000
 TARGET_SLO = 50_000
@@ -220,227 +208,16 @@ def record_orders(url: str, count: int, advance: Callable[[int], None]) -> None:
         trail.close()
 
 
-# --- the broker ----------------------------------------------------------------------------
-
-
-async def _produce(
-    servers: str,
-    topic: str,
-    values: Sequence[bytes],
-    keys: Sequence[bytes | None] | None,
-    advance: Callable[[int], None],
-) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=servers,
-        acks=1,
-        enable_idempotence=False,  # Tansu has no InitProducerId
-        linger_ms=5,
-        max_batch_size=512 * 1024,
-    )
-    await producer.start()
-    try:
-        pending = []
-        for i, value in enumerate(values):
-            key = None if keys is None else keys[i]
-            pending.append(await producer.send(topic, value=value, key=key, partition=0))
-            if len(pending) >= PRODUCE_WINDOW:
-                await asyncio.gather(*pending)
-                advance(len(pending))
-                pending.clear()
-        await asyncio.gather(*pending)
-        advance(len(pending))
-    finally:
-        await producer.stop()
-
-
-def produce(
-    servers: str,
-    topic: str,
-    values: Sequence[bytes],
-    progress: Any,
-    keys: Sequence[bytes | None] | None = None,
-) -> None:
-    """Send ``values`` to partition 0 of ``topic`` in order (untimed)."""
-    task = progress.add_task(f"produce {len(values):,} to {topic}", total=len(values))
-    asyncio.run(_produce(servers, topic, values, keys, lambda k: progress.advance(task, k)))
-
-
-def _consumer(servers: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=servers, enable_auto_commit=False, client_id="regledger-bench"
-    )
-
-
-async def _read_raw(servers: str, topic: str, count: int, repeat: int) -> list[float]:
-    """Seconds to read ``count`` records of ``topic`` from its start, ``repeat`` times."""
-    consumer = _consumer(servers)
-    await consumer.start()
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    seconds = []
-    try:
-        for _ in range(repeat):
-            started = time.perf_counter()
-            await consumer.seek_to_beginning(partition)
-            seen, moved = 0, started
-            while seen < count:
-                fetched = await consumer.getmany(
-                    partition, timeout_ms=FETCH_TIMEOUT_MS, max_records=LIMIT_MAX_RECORDS
-                )
-                records = fetched.get(partition, [])
-                if records:
-                    moved = time.perf_counter()
-                elif time.perf_counter() - moved > STALL_S:
-                    raise RuntimeError(f"{topic}: {seen:,} of {count:,} records read")
-                seen += len(records)
-            seconds.append(time.perf_counter() - started)
-    finally:
-        await consumer.stop()
-    return seconds
-
-
-@dataclass
-class Consumed:
-    """What :func:`consume_into` measured: seconds end to end and in the core, and the
-    core's outcome per batch."""
-
-    seconds: float = 0.0
-    core_seconds: float = 0.0
-    outcomes: list[Any] = field(default_factory=list)
-
-
-async def consume_into(
-    servers: str,
-    topic: str,
-    first: int,
-    count: int,
-    batch: int,
-    work: Callable[[list[RawMessage]], Any],
-    advance: Callable[[int], None],
-) -> Consumed:
-    """Seconds to read offsets ``first .. first + count - 1`` of ``topic`` in batches of
-    ``batch`` (the last may be short), fetched until full as ``take_events`` fills them,
-    and hand each, as RawMessages, to ``work`` in a worker thread of its own (the agents'
-    ``_Core``: the consumer fetches meanwhile); with the seconds spent in ``work`` and
-    what it returned per batch."""
-    consumer = _consumer(servers)
-    await consumer.start()
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    loop = asyncio.get_running_loop()
-    consumed = Consumed()
-    end = first + count
-
-    def timed(messages: list[RawMessage]) -> Any:
-        started = time.perf_counter()
-        try:
-            return work(messages)
-        finally:
-            consumed.core_seconds += time.perf_counter() - started
-
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="bench-core") as core:
-            started = time.perf_counter()
-            consumer.seek(partition, first)
-            offset, moved = first, started
-            while offset < end:
-                records: list[Any] = []
-                wanted = min(batch, end - offset)
-                while len(records) < wanted:
-                    fetched = await consumer.getmany(
-                        partition, timeout_ms=FETCH_TIMEOUT_MS, max_records=wanted - len(records)
-                    )
-                    got = fetched.get(partition, [])
-                    if got:
-                        moved = time.perf_counter()
-                    elif time.perf_counter() - moved > STALL_S:
-                        raise RuntimeError(f"{topic}: stalled at offset {offset:,}")
-                    records += got
-                messages = [
-                    RawMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records
-                ]
-                consumed.outcomes.append(await loop.run_in_executor(core, timed, messages))
-                offset = records[-1].offset + 1
-                advance(len(records))
-            consumed.seconds = time.perf_counter() - started
-            return consumed
-    finally:
-        await consumer.stop()
-
-
 # --- phases --------------------------------------------------------------------------------
-
-
-@dataclass
-class Phase:
-    """One measured figure: per-repeat seconds over ``n`` items each."""
-
-    n: int
-    seconds: list[float] = field(default_factory=list)
-    core_seconds: list[float] = field(default_factory=list)  # in the worker thread
-    target: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def add_run(
-        self, seconds: float, facts: dict[str, int] | None = None, core: float | None = None
-    ) -> None:
-        """One timed run: its seconds (and in the core), and what it did (a list per fact,
-        run by run)."""
-        self.seconds.append(seconds)
-        if core is not None:
-            self.core_seconds.append(core)
-        for key, value in (facts or {}).items():
-            self.extra.setdefault(key, []).append(value)
-
-    @property
-    def rate(self) -> float:
-        return self.n / statistics.median(self.seconds)
-
-    def report(self, limit: float) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "rate": round(self.rate),
-            "ratio": round(self.rate / limit, 3),
-            "target": self.target,
-            "n": self.n,
-        }
-        if self.target is not None:
-            out["target_met"] = self.rate >= self.target
-        out["runs"] = [round(self.n / s) for s in self.seconds]
-        out["seconds"] = [round(s, 3) for s in self.seconds]
-        if self.core_seconds:  # the core's own rate: what consuming costs on top
-            out["core_rate"] = round(self.n / statistics.median(self.core_seconds))
-            out["core_seconds"] = [round(s, 3) for s in self.core_seconds]
-        return out | self.extra
-
-
-class Profiled:
-    """Wraps a core's method: cProfile around every call (in the calling thread)."""
-
-    def __init__(self, method: Callable[..., Any]) -> None:
-        self.method = method
-        self.profile = cProfile.Profile()
-
-    def __call__(self, *args: Any) -> Any:
-        return self.profile.runcall(self.method, *args)
-
-    def top(self, title: str) -> str:
-        out = io.StringIO()
-        out.write(f"--- {title}: top {PROFILE_TOP} by own time, then by cumulative time\n")
-        stats = pstats.Stats(self.profile, stream=out)
-        stats.sort_stats("tottime").print_stats(PROFILE_TOP)
-        stats.sort_stats("cumulative").print_stats(PROFILE_TOP)
-        return out.getvalue()
 
 
 def measure_limit(servers: str, args: argparse.Namespace, progress: Any) -> Phase:
     values = telemetry(args.raw, datetime(2026, 3, 2, 9, tzinfo=UTC), SLO_SPAN, random.Random(1))
     ensure_topics(f"kafka://{servers}", [RAW_TOPIC])
     produce(servers, RAW_TOPIC, values, progress)
-    task = progress.add_task(f"limit: raw consume x {args.repeat}", total=args.repeat)
-    seconds = asyncio.run(_read_raw(servers, RAW_TOPIC, args.raw, args.repeat))
-    progress.advance(task, args.repeat)
-    size = sum(map(len, values)) / len(values)
-    return Phase(args.raw, seconds, extra={"value_bytes": round(size)})
+    phase = measure_raw(servers, RAW_TOPIC, args.raw, args.repeat, progress)
+    phase.extra["value_bytes"] = round(sum(map(len, values)) / len(values))
+    return phase
 
 
 def measure_relay(
@@ -520,7 +297,7 @@ def measure_ingestion(
             work: Callable[[list[RawMessage]], Any] = ingestor.ingest
             if profiled:
                 work = Profiled(ingestor.ingest)
-            consumed = asyncio.run(
+            consumed = run_async(
                 consume_into(
                     servers, AUDIT_TRADING, i * args.orders, args.orders, INGEST_BATCH, work,
                     lambda k, t=task: progress.advance(t, k),
@@ -581,7 +358,7 @@ def measure_slo(
             process: Callable[[list[RawMessage]], Any] = _partition_zero(sink.process)
             if profiled:
                 process = Profiled(process)
-            consumed = asyncio.run(
+            consumed = run_async(
                 consume_into(
                     servers, TELEMETRY_REQUESTS, i * args.samples, args.samples, SLO_BATCH,
                     process, lambda k, t=task: progress.advance(t, k),
