@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,3 +94,30 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         transient=False,
     )
+
+
+def run_and_report(
+    args: Any,
+    database: str,
+    run: Callable[[Any, Console], tuple[dict[str, Any], list[str]]],
+    print_table: Callable[[Console, dict[str, Any]], None],
+    summary: Callable[[dict[str, Any]], str],
+) -> int:
+    """Run a benchmark, drop its database (unless ``args.keep``), then print its profiles
+    to stderr, its table (to stderr under ``--json``), the JSON object and the summary."""
+    console = Console(stderr=True)
+    try:
+        result, profiles = run(args, console)
+    finally:
+        if not args.keep:
+            try:
+                drop_databases(args.dsn, [database])
+            except psycopg.Error as exc:
+                console.print(f"[red]could not drop {database}: {exc}[/red]")
+    for text in profiles:
+        sys.stderr.write(text)  # unwrapped: pstats' own columns
+    print_table(console if args.json else Console(), result)
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    console.print(summary(result), markup=False, highlight=False)
+    return 0

@@ -82,9 +82,8 @@ if __package__ in (None, ""):  # run as a script: the repository first, then ben
     sys.path[:] = [str(_BENCH.parent), *(p for p in sys.path if Path(p or ".").resolve() != _BENCH)]
     sys.path.append(str(_BENCH))  # hide the `streams` package
 
-import psycopg
 from aiokafka import AIOKafkaProducer
-from common import db_url, drop_databases, progress_bar, recreate_databases
+from common import db_url, progress_bar, recreate_databases, run_and_report
 from kafka_bench import Phase, Profiled, consume_into, measure_raw, produce, profile_top, run_async
 from rich.console import Console
 from rich.table import Table
@@ -424,22 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeat < 1 or any(getattr(args, name) < 1 for name in DEFAULTS):
         parser.error("--repeat, --ticks, --symbols and --per-second must be positive")
 
-    console = Console(stderr=True)
-    try:
-        result, profiles = run(args, console)
-    finally:
-        if not args.keep:
-            try:
-                drop_databases(args.dsn, [BENCH_DB])
-            except psycopg.Error as exc:
-                console.print(f"[red]could not drop {BENCH_DB}: {exc}[/red]")
-    for text in profiles:
-        sys.stderr.write(text)  # unwrapped: pstats' own columns
-    print_table(console if args.json else Console(), result)
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    console.print(summary(result), markup=False, highlight=False)
-    return 0
+    return run_and_report(args, BENCH_DB, run, print_table, summary)
 
 
 if __name__ == "__main__":
