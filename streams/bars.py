@@ -121,13 +121,6 @@ class TickError(InvalidField):
     'bid=0 must be > 0'
     """
 
-    def __init__(self, field: str, value: object, reason: str) -> None:
-        super().__init__(field, value, reason)
-
-    @property
-    def reason(self) -> str:
-        return self.problem
-
 
 @dataclass(frozen=True, slots=True)
 class Tick:

@@ -14,9 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -27,7 +26,7 @@ from streams.indicators import IndicatorConfig, Series, Snapshot
 from streams.topics import ensure_topics
 from tests.integration.test_indicator_worker import SYMBOLS, T0, session, tick
 from tests.support.databases import ledger_url
-from tests.support.stream_topics import produce, records
+from tests.support.stream_topics import produce, records, until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def broker() -> Iterator[str]:
     with bundled_broker() as url:
         yield url
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.3)
 
 
 def _stored(url: str) -> list[tuple[str, str, str, str, str]]:
@@ -113,14 +101,14 @@ def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path)
         worker = _start(env, log)
         try:
             produce(broker, "market.ticks", first)
-            _until(lambda: len(_stored(url)) >= 100, "the first snapshots")
+            until(lambda: len(_stored(url)) >= 100, "the first snapshots")
         finally:
             worker.send_signal(signal.SIGKILL)  # no clean shutdown: nothing flushed on exit
             worker.wait(timeout=60)
         worker = _start(env, log)
         try:
             produce(broker, "market.ticks", second)
-            _until(lambda: len(_stored(url)) == len(expected), "every snapshot", timeout=180)
+            until(lambda: len(_stored(url)) == len(expected), "every snapshot", timeout=180)
             time.sleep(3)  # anything written twice, or late, would show by now
         finally:
             worker.send_signal(signal.SIGINT)

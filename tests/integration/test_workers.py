@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +40,7 @@ from streams.codecs import decode_ledger_event
 from streams.relay import ContinuityChecker
 from streams.topics import ensure_topics
 from tests.support.databases import ledger_url
-from tests.support.stream_topics import produce, read_topic, records
+from tests.support.stream_topics import produce, read_topic, records, until
 
 pytestmark = pytest.mark.slow
 
@@ -115,17 +115,6 @@ def database(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.5)
-
-
 def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as db:
         return db.execute(sql.encode()).fetchall()
@@ -157,28 +146,26 @@ def test_a_canary_that_breaches_its_slo_is_rolled_back_and_everything_is_recorde
             broker, "audit.activity", [_user_action("ua-1"), b"{not json", _user_action("ua-1")]
         )
 
-        rollback = _until(
+        rollback = until(
             lambda: _payloads(database, "domain.deployments:Rollback.Executed"), "the rollback"
         )
-        breaches = _until(
+        breaches = until(
             lambda: (
                 len(found := _payloads(database, "domain.reliability:SloBreach.Recorded")) >= 6
                 and found
             ),
             "six SLO breaches",
         )
-        _until(
+        until(
             lambda: (
                 _rows(database, "SELECT sum(total) FROM slo_windows WHERE endpoint = '*'")
                 == [(MINUTES * 120,)]
             ),
             "every minute window",
         )
-        users = _until(lambda: _payloads(database, "domain.activity:UserAction.Recorded"), "ingest")
-        dead = _until(lambda: records(broker, "audit.dlq"), "the dead letter")
-        alerts = _until(
-            lambda: len(found := records(broker, "slo.alerts")) >= 6 and found, "alerts"
-        )
+        users = until(lambda: _payloads(database, "domain.activity:UserAction.Recorded"), "ingest")
+        dead = until(lambda: records(broker, "audit.dlq"), "the dead letter")
+        alerts = until(lambda: len(found := records(broker, "slo.alerts")) >= 6 and found, "alerts")
         time.sleep(3)  # anything recorded twice would show up by now
     finally:
         worker.send_signal(signal.SIGINT)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
@@ -79,3 +81,16 @@ async def _produce(broker_url: str, topic: str, values: list[bytes]) -> None:
 def produce(broker_url: str, topic: str, values: list[bytes]) -> None:
     """Send ``values`` to partition 0 of ``topic``, in order, acknowledged by the broker."""
     asyncio.run(_produce(broker_url, topic, values))
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    """``check()`` once it is truthy, polled every 0.3 s; AssertionError naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.3)
