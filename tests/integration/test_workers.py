@@ -40,6 +40,7 @@ from streams.codecs import decode_ledger_event
 from streams.relay import ContinuityChecker
 from streams.topics import ensure_topics
 from tests.support.databases import ledger_url
+from tests.support.deployments import deploy_canary
 from tests.support.stream_topics import produce, read_topic, records, until
 
 pytestmark = pytest.mark.slow
@@ -81,23 +82,6 @@ def _user_action(source_event_id: str) -> bytes:
     }).encode()  # fmt: skip
 
 
-def _deploy(trail: AuditTrail) -> None:
-    previous = trail.request_deployment(
-        change_ticket="CHG-2000", service="trading-api", version="4.1.0", commit="a1",
-        strategy="ROLLING", actor="alice", occurred_at=T0 - timedelta(days=1),
-    )  # fmt: skip
-    for step, actor in (("approve", "bob"), ("start", "alice"), ("promote", "alice")):
-        getattr(trail, f"{step}_deployment")(
-            previous, actor=actor, occurred_at=T0 - timedelta(hours=20)
-        )
-    canary = trail.request_deployment(
-        change_ticket=TICKET, service="trading-api", version="4.2.0", commit="b2",
-        strategy="CANARY", actor="alice", occurred_at=T0 - timedelta(hours=1),
-    )  # fmt: skip
-    trail.approve_deployment(canary, actor="bob", occurred_at=T0 - timedelta(minutes=30))
-    trail.start_deployment(canary, actor="alice", occurred_at=T0)
-
-
 @pytest.fixture(scope="module")
 def broker() -> Iterator[str]:
     with bundled_broker() as url:
@@ -109,7 +93,7 @@ def database(tmp_path: Path) -> Iterator[str]:
     with ledger_url("postgres", tmp_path) as url:
         trail = AuditTrail(env=application_env(Settings(database_url=url)))
         try:
-            _deploy(trail)
+            deploy_canary(trail, at=T0, baseline="CHG-2000", canary=TICKET)
         finally:
             trail.close()
         yield url

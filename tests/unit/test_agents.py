@@ -52,6 +52,7 @@ from streams.ingestion import IngestResult
 from streams.settings import StreamSettings
 from streams.slo_store import SLO_WINDOWS, SloBatch, alert_json
 from tests.support.databases import ledger_url
+from tests.support.deployments import deploy_canary
 
 BROKER = "kafka://127.0.0.1:1"  # never connected
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -199,20 +200,7 @@ def _deploy(url: str) -> None:
     ledger positions 0 to 6."""
     trail = AuditTrail(env=application_env(Settings(database_url=url)))
     try:
-        previous = trail.request_deployment(
-            change_ticket="CHG-1", service="trading-api", version="4.1.0", commit="a1",
-            strategy="ROLLING", actor="alice", occurred_at=T0 - timedelta(days=1),
-        )  # fmt: skip
-        for step, actor in (("approve", "bob"), ("start", "alice"), ("promote", "alice")):
-            getattr(trail, f"{step}_deployment")(
-                previous, actor=actor, occurred_at=T0 - timedelta(hours=20)
-            )
-        canary = trail.request_deployment(
-            change_ticket=TICKET, service="trading-api", version="4.2.0", commit="b2",
-            strategy="CANARY", actor="alice", occurred_at=T0 - timedelta(hours=1),
-        )  # fmt: skip
-        trail.approve_deployment(canary, actor="bob", occurred_at=T0 - timedelta(minutes=30))
-        trail.start_deployment(canary, actor="alice", occurred_at=T0)
+        deploy_canary(trail, at=T0, baseline="CHG-1", canary=TICKET)
     finally:
         trail.close()
 
