@@ -237,3 +237,18 @@ def test_indicators_show_and_lineage_report_a_changed_snapshot(
     lineage = CliRunner().invoke(cli, ["lineage", "DEC-1"])
     assert f"indicator snapshot {snapshot.hash}" in lineage.output
     assert "CHANGED" in lineage.output
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_snapshots_are_compressed_with_lz4_where_the_server_has_it(url: str) -> None:
+    with superuser_connection(url) as db:
+        row = db.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'indicator_values'::regclass AND attname = 'snapshot'"
+        ).fetchone()
+        built_with_lz4 = db.execute(
+            "SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' "
+            "AND 'lz4' = ANY(enumvals)"
+        ).fetchone()
+    assert row is not None and built_with_lz4 is not None
+    assert row[0] == ("l" if built_with_lz4[0] else "")
