@@ -506,7 +506,9 @@ class BarBook:
             builder = self._builders[tick.symbol] = BarBuilder(tick.symbol)
         return builder.add(tick)
 
-    def open_bars(self) -> list[Bar]:
-        """Copies of every open bar, by symbol, finest first within a symbol."""
-        return [bar for symbol in sorted(self._builders)
+    def open_bars(self, symbols: Iterable[str] | None = None) -> list[Bar]:
+        """Copies of every open bar (of ``symbols`` only, when given), by symbol, finest
+        first within a symbol."""
+        chosen = self._builders if symbols is None else set(symbols) & self._builders.keys()
+        return [bar for symbol in sorted(chosen)
                 for bar in self._builders[symbol].open_bars()]  # fmt: skip

@@ -206,9 +206,8 @@ class IndicatorCore:
             touched.add(tick.symbol)
             for bar in closed:
                 self._apply(bar, batch)
-        for bar in self.book.open_bars():
-            if bar.symbol in touched:
-                batch.open_bars.setdefault(bar.symbol, (offsets[bar.symbol], []))[1].append(bar)
+        for bar in self.book.open_bars(touched):
+            batch.open_bars.setdefault(bar.symbol, (offsets[bar.symbol], []))[1].append(bar)
         if batch.snapshots:
             self._write(batch)
         return batch

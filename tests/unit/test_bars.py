@@ -413,6 +413,19 @@ def test_a_restart_at_any_tick_continues_identically() -> None:
         assert restarted.open_bars() == whole.open_bars()
 
 
+def test_open_bars_of_some_symbols_only() -> None:
+    book = BarBook()
+    book.add(_tick(0.5, 100.0, symbol="B"))
+    book.add(_tick(0.6, 50.0, symbol="A"))
+    assert [(b.symbol, b.timeframe) for b in book.open_bars()] == [
+        ("A", "1s"), ("A", "1m"), ("B", "1s"), ("B", "1m"),
+    ]  # fmt: skip
+    assert [(b.symbol, b.close) for b in book.open_bars({"B", "unknown"})] == [
+        ("B", 100.0), ("B", 100.0),
+    ]  # fmt: skip
+    assert book.open_bars([]) == []
+
+
 def test_restore_refuses_bars_that_are_not_one_open_bar_per_timeframe() -> None:
     book = BarBook()
     book.add(_tick(0.5, 100.0))
