@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+from hypothesis import HealthCheck, settings
 
 from ledger import Settings, open_store
 from ledger.recorders import ChainedApplicationRecorder
 from ledger.store import ChainStore
 from tests.support.databases import ledger_url
+
+# Property tests check values, not speed: on a loaded 2-CPU machine (the benches, a
+# PostgreSQL server and a broker beside the suite) Hypothesis's timing checks fail spuriously.
+settings.register_profile("regledger", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("regledger")
 
 # A topic that resolves to a real event class, as the recorder requires.
 TOPIC = "eventsourcing.domain:Aggregate.Created"
