@@ -347,7 +347,8 @@ def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) ->
     # The bar history, in memory and in its changelog topic (one partition, like the
     # ticks'): "bar|<symbol>|<timeframe>|<start>" -> a closed bar of the current UTC day;
     # "open|<symbol>" -> {"offset": the offset of the symbol's last tick, "bars": its open
-    # bars} (one entry: one changelog message, so the two always agree).
+    # bars, "published": {timeframe: the last bar whose snapshot the broker acknowledged}}
+    # (one entry: one changelog message, so they always agree).
     table = app.Table(
         BARS_TABLE,
         partitions=1,
@@ -360,20 +361,34 @@ def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) ->
         lambda: IndicatorCore(settings.ledger, IndicatorConfig.load(settings.indicators_config)),
     )
     restored = False
+    # Per (symbol, timeframe): the newest bar key whose snapshot the broker acknowledged.
+    acked: dict[tuple[str, str], str] = {}
 
     def history() -> tuple[list[Bar], dict[str, tuple[int, list[Bar]]]]:
         closed: list[Bar] = []
         opened: dict[str, tuple[int, list[Bar]]] = {}
+        acked.clear()
         for key, value in table.items():
             if key.startswith(b"bar|"):
                 closed.append(Bar.from_json(value))
             elif key.startswith(b"open|"):
                 entry = json.loads(value)
-                opened[key[5:].decode()] = (
-                    entry["offset"],
-                    [Bar.from_json(item) for item in entry["bars"]],
-                )
+                symbol = key[5:].decode()
+                opened[symbol] = (entry["offset"], [Bar.from_json(i) for i in entry["bars"]])
+                for timeframe, last in entry["published"].items():
+                    acked[symbol, timeframe] = last
         return closed, opened
+
+    async def publish(symbol: str, timeframe: str, key: str, data: bytes) -> None:
+        """Send one snapshot; once acknowledged, it counts as published (not awaited: Faust
+        flushes every send before it commits offsets)."""
+
+        def done(sent: Any) -> None:
+            ok = not sent.cancelled() and sent.exception() is None
+            if ok and acked.get((symbol, timeframe), "") < key:
+                acked[symbol, timeframe] = key
+
+        (await values.send(key=symbol.encode(), value=data)).add_done_callback(done)
 
     def keep(batch: IndicatorBatch) -> None:
         for bar in batch.expired:
@@ -381,7 +396,8 @@ def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) ->
         for bar in batch.bars:
             table[_closed_key(bar)] = bar.to_json().encode()
         for symbol, (offset, bars) in batch.open_bars.items():
-            entry = {"offset": offset, "bars": [b.to_json() for b in bars]}
+            published = {b.timeframe: acked.get((symbol, b.timeframe)) for b in bars}
+            entry = {"offset": offset, "bars": [b.to_json() for b in bars], "published": published}
             table[_open_key(symbol)] = json.dumps(entry).encode()
 
     @app.on_partitions_revoked.connect
@@ -402,20 +418,24 @@ def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) ->
                     replayed = await core.call(
                         partial(IndicatorCore.restore, closed=closed, open_bars=opened)
                     )
-                    log.info("indicators: %d bars of %d symbols replayed", replayed, len(opened))
+                    # What may have been stored but never acknowledged: publish it again.
+                    again = await core.call(partial(IndicatorCore.unpublished, published=acked))
+                    for symbol, timeframe, key, data in again:
+                        await publish(symbol, timeframe, key, data)
+                    log.info(
+                        "indicators: %d bars of %d symbols replayed, %d snapshots published "
+                        "again", replayed, len(opened), len(again),
+                    )  # fmt: skip
                     restored = True
                 batch = [raw_message(e) for e in events]
                 result: IndicatorBatch = await core.call(
                     partial(IndicatorCore.process, records=batch)
                 )
-                # Published and acknowledged before the table moves on: once the table holds
-                # a bar, a restart treats it as done and would not publish it again.
-                sent = [
-                    await values.send(key=s.symbol.encode(), value=data)
-                    for s, data in zip(result.snapshots, result.canonical, strict=True)
-                ]
-                sent += await _dead_letters(dlq, result.rejected)
-                await asyncio.gather(*sent)
+                for s, data in zip(result.snapshots, result.canonical, strict=True):
+                    await publish(s.symbol, s.timeframe, bar_key(s.bar_time), data)
+                # A rejected late tick is skipped when redelivered (its symbol's offset has
+                # moved past it): its dead letter must be acknowledged before the table moves.
+                await asyncio.gather(*await _dead_letters(dlq, result.rejected))
                 keep(result)
                 for ours, stored in result.conflicts:
                     log.error(

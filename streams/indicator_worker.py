@@ -23,10 +23,12 @@ written before the batch's offsets are committed):
   be pickled, so :meth:`IndicatorCore.restore` opens them again by replaying those bars,
   which gives the values the handles had, exactly (a series starts afresh each UTC day);
 * each symbol's open bars together with the offset of the last tick of that symbol they
-  hold, in one entry, so the two never disagree. A redelivered tick (offset at or below its
-  symbol's) is skipped, so no tick counts twice in a bar; a bar closed again by ticks past
-  it is the bar already applied, and is skipped too. A redelivered bad or late tick is
-  rejected again: dead letters are at least once.
+  hold, in one entry, so the two never disagree (the agent adds, per timeframe, the last
+  bar whose snapshot the broker acknowledged: :meth:`IndicatorCore.unpublished` gives what
+  to publish again after a restart, since snapshots are published without waiting). A
+  redelivered tick (offset at or below its symbol's) is skipped, so no tick counts twice
+  in a bar; a bar closed again by ticks past it is the bar already applied, and is skipped
+  too. A redelivered bad or late tick is rejected again: dead letters are at least once.
 """
 
 from __future__ import annotations
@@ -179,6 +181,28 @@ class IndicatorCore:
         self.book = BarBook.restore(bar for _, bars in open_bars.values() for bar in bars)
         self.offsets = {symbol: offset for symbol, (offset, _) in open_bars.items()}
         return replayed
+
+    def unpublished(
+        self, published: Mapping[tuple[str, str], str | None]
+    ) -> list[tuple[str, str, str, bytes]]:
+        """The stored snapshots of each restored series after the last bar whose publication
+        was acknowledged (``published``: bar key per (symbol, timeframe), None for none),
+        from the series' day on: (symbol, timeframe, bar key, bytes), to publish again."""
+        again: list[tuple[str, str, str, bytes]] = []
+        for (symbol, timeframe), today in sorted(self.day_bars.items()):
+            since = bar_key(today[0].start.replace(hour=0, minute=0, second=0))
+            rows = self._session.query(
+                INDICATOR_VALUES,
+                self._sql["indicator_values_after"],
+                {
+                    "symbol": symbol,
+                    "timeframe": timeframe,
+                    "after": published.get((symbol, timeframe)) or "",
+                    "since": since,
+                },
+            )
+            again += [(symbol, timeframe, r["bar_key"], r["snapshot"].encode()) for r in rows]
+        return again
 
     # --- process ---------------------------------------------------------------------------
 

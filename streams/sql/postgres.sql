@@ -17,6 +17,13 @@ ORDER BY bucket_start DESC LIMIT 1
 SELECT {columns} FROM indicator_values
 WHERE bar_time >= %(since)s
 
+-- name: indicator_values_after
+-- One series' snapshots after a bar (and from a day's start on): what to publish again.
+SELECT {columns} FROM indicator_values
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+  AND bar_key > %(after)s AND bar_key >= %(since)s
+ORDER BY bar_key
+
 -- name: indicator_values_by_hash
 SELECT {columns} FROM indicator_values
 WHERE snapshot_hash = %(hash)s

@@ -14,6 +14,11 @@ ORDER BY bucket_start DESC LIMIT 1
 SELECT {columns} FROM indicator_values
 WHERE bar_time >= :since
 
+-- name: indicator_values_after
+SELECT {columns} FROM indicator_values
+WHERE symbol = :symbol AND timeframe = :timeframe AND bar_key > :after AND bar_key >= :since
+ORDER BY bar_key
+
 -- name: indicator_values_by_hash
 SELECT {columns} FROM indicator_values
 WHERE snapshot_hash = :hash

@@ -20,7 +20,7 @@ from ledger import Settings, open_store
 from ledger.factory import application_env
 from ledger.store import ChainStore
 from streams.bars import Bar
-from streams.indicator_worker import INDICATOR_VALUES, IndicatorBatch, IndicatorCore
+from streams.indicator_worker import INDICATOR_VALUES, IndicatorBatch, IndicatorCore, bar_key
 from streams.indicators import IndicatorConfig, Snapshot, batch_values
 from streams.messages import RawMessage, Rejection
 from tests.support.databases import ledger_url, superuser_connection
@@ -252,3 +252,27 @@ def test_snapshots_are_compressed_with_lz4_where_the_server_has_it(url: str) -> 
         ).fetchone()
     assert row is not None and built_with_lz4 is not None
     assert row[0] == ("l" if built_with_lz4[0] else "")
+
+
+def test_after_a_restart_what_was_not_acknowledged_is_published_again(
+    url: str, core: IndicatorCore
+) -> None:
+    batches = run(core, raw(session(6)), size=16)
+    snapshots = [s for b in batches for s in b.snapshots]
+    closed = [bar for b in batches for bar in b.bars]
+    open_bars = {s: entry for b in batches for s, entry in b.open_bars.items()}
+    with IndicatorCore(Settings(database_url=url), CONFIG) as again:
+        again.restore(closed, open_bars)
+        # The broker acknowledged DE0007164600's 1 s bars up to 09:00:02 and none of the other
+        # symbol's: the rest of the day's snapshots go out again, in bar order per series.
+        republish = again.unpublished({(SYMBOLS[0], "1s"): "2026-03-02T09:00:02Z"})
+    expected = [
+        (s.symbol, s.timeframe, bar_key(s.bar_time), s.canonical())
+        for s in sorted(snapshots, key=lambda s: (s.symbol, s.timeframe, s.bar_time))
+        if s.symbol != SYMBOLS[0] or s.bar_time.second > 2
+    ]
+    assert republish == expected
+    assert [(r[0], r[2]) for r in republish] == [
+        (SYMBOLS[0], "2026-03-02T09:00:03Z"), (SYMBOLS[0], "2026-03-02T09:00:04Z"),
+        *((SYMBOLS[1], f"2026-03-02T09:00:0{second}Z") for second in range(5)),
+    ]  # fmt: skip
