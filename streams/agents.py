@@ -376,7 +376,8 @@ def indicators_app(settings: StreamSettings, broker_url: str, **options: Any) ->
                 symbol = key[5:].decode()
                 opened[symbol] = (entry["offset"], [Bar.from_json(i) for i in entry["bars"]])
                 for timeframe, last in entry["published"].items():
-                    acked[symbol, timeframe] = last
+                    if last is not None:  # None: nothing of it acknowledged yet
+                        acked[symbol, timeframe] = last
         return closed, opened
 
     async def publish(symbol: str, timeframe: str, key: str, data: bytes) -> None:
