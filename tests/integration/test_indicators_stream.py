@@ -115,6 +115,7 @@ def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path)
             worker.wait(timeout=60)
         output = log.read_text()
         assert worker.returncode == 0, output
+        assert "Traceback" not in output and "Exception in callback" not in output, output
         assert "dead letter market.ticks[0]@800: ask=100.5 is below bid=101.0" in output
         rows = _stored(url)
 
