@@ -58,7 +58,7 @@ def _run_one(role: str, settings: StreamSettings, url: str) -> None:
             err=True,
         )
         return
-    agents.run_faust(agents.FAUST_ROLES[role](settings, url))
+    agents.run_faust(agents.FAUST_ROLES[role](settings, url), settings.log_level)
 
 
 def _supervise(roles: list[str], url: str) -> None:

@@ -459,9 +459,9 @@ FAUST_ROLES: dict[str, Callable[..., faust.App]] = {
 }
 
 
-def run_faust(app: faust.App) -> None:
+def run_faust(app: faust.App, loglevel: str = "warning") -> None:
     """Run ``app`` until SIGINT/SIGTERM (Faust's worker; it exits the process when done)."""
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 def run_relay(

@@ -32,7 +32,9 @@ STREAM_ENV_VARS = (
     "REGLEDGER_STREAMS_GROUP",
     "REGLEDGER_STREAMS_REBALANCE_TIMEOUT",
     "REGLEDGER_INDICATORS_CONFIG",
+    "REGLEDGER_STREAMS_LOG_LEVEL",
 )
+LOG_LEVELS = ("debug", "info", "warning", "error")
 # The worker roles, each its own consumer group (see StreamSettings.group_of).
 ROLES = ("relay", "ingestion", "slo", "guard", "indicators")
 DEFAULT_REBALANCE_TIMEOUT = 60.0  # seconds: Faust's own default
@@ -60,6 +62,8 @@ class StreamSettings:
     # The indicator catalogue with its per-symbol parameters (a TOML file); None: the one
     # shipped in the package, streams/indicators.toml.
     indicators_config: str | None = None
+    # How much the workers log (Faust's and ours): debug, info, warning (default) or error.
+    log_level: str = "warning"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
@@ -93,12 +97,19 @@ class StreamSettings:
                 f"REGLEDGER_INDICATORS_CONFIG={indicators_config!r} is not a file; give the "
                 "path of an indicators TOML file (or unset it for the shipped catalogue)"
             )
+        log_level = (env.get("REGLEDGER_STREAMS_LOG_LEVEL") or "warning").strip().lower()
+        if log_level not in LOG_LEVELS:
+            raise ConfigurationError(
+                f"REGLEDGER_STREAMS_LOG_LEVEL={env['REGLEDGER_STREAMS_LOG_LEVEL']!r} is not one "
+                f"of {', '.join(LOG_LEVELS)} (default warning)"
+            )
         return cls(
             broker_url=raw_url,
             group=group,
             ledger=Settings.from_env(env),
             rebalance_timeout=timeout,
             indicators_config=indicators_config,
+            log_level=log_level,
         )
 
     def group_of(self, role: str) -> str:

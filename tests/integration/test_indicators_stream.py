@@ -96,6 +96,7 @@ def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path)
             "REGLEDGER_BROKER_URL": broker,
             "REGLEDGER_STREAMS_GROUP": "e2e-indicators",
             "REGLEDGER_STREAMS_REBALANCE_TIMEOUT": "1",
+            "REGLEDGER_STREAMS_LOG_LEVEL": "info",  # a hang shows where in the log
         }
         log = tmp_path / "worker.log"
         worker = _start(env, log)
@@ -108,7 +109,11 @@ def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path)
         worker = _start(env, log)
         try:
             produce(broker, "market.ticks", second)
-            until(lambda: len(_stored(url)) == len(expected), "every snapshot", timeout=180)
+            until(
+                lambda: len(_stored(url)) == len(expected),
+                f"every snapshot (worker log: {log})",
+                timeout=180,
+            )
             time.sleep(3)  # anything written twice, or late, would show by now
         finally:
             worker.send_signal(signal.SIGINT)

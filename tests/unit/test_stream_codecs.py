@@ -339,6 +339,8 @@ def test_settings_from_the_environment() -> None:
          "not a Kafka group id; use 1 to 249 letters, digits, '.', '_' or '-' "
          "(default: regledger)"),
         ({"REGLEDGER_POOL_SIZE": "0"}, "REGLEDGER_POOL_SIZE='0' must be positive"),
+        ({"REGLEDGER_STREAMS_LOG_LEVEL": "loud"}, "REGLEDGER_STREAMS_LOG_LEVEL='loud' is not "
+         "one of debug, info, warning, error (default warning)"),
         ({"REGLEDGER_INDICATORS_CONFIG": "/nonexistent/indicators.toml"},
          "REGLEDGER_INDICATORS_CONFIG='/nonexistent/indicators.toml' is not a file; give the "
          "path of an indicators TOML file (or unset it for the shipped catalogue)"),
