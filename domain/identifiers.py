@@ -397,11 +397,18 @@ def _decimal_places(number: Decimal) -> int:
     return max(0, -(exponent + trailing_zeros))
 
 
-def utc_timestamp(value: object, field: str) -> datetime:
+def utc_timestamp(
+    value: object,
+    field: str,
+    *,
+    error: type[InvalidField] = InvalidField,
+    kinds: str = "a datetime or ISO 8601 string",
+) -> datetime:
     """An aware datetime or ISO 8601 string with an offset (or ``Z``), converted to UTC.
 
     Python datetimes hold microseconds, the granularity MiFID II RTS 25 asks of the
-    fastest trading; finer fractions in a string are truncated by the ISO parser.
+    fastest trading; finer fractions in a string are truncated by the ISO parser. A refusal
+    is ``error`` (an InvalidField) naming ``field``; ``kinds`` says what is accepted.
 
     >>> utc_timestamp("2024-03-01T10:15:30.123456+01:00", "sent_at").isoformat()
     '2024-03-01T09:15:30.123456+00:00'
@@ -413,17 +420,15 @@ def utc_timestamp(value: object, field: str) -> datetime:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise InvalidField(field, value, "is not an ISO 8601 timestamp") from None
+            raise error(field, value, "is not an ISO 8601 timestamp") from None
     else:
-        raise InvalidField(
-            field, value, f"is a {type(value).__name__}, not a datetime or ISO 8601 string"
-        )
+        raise error(field, value, f"is a {type(value).__name__}, not {kinds}")
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidField(field, value, "has no time zone; give UTC")
+        raise error(field, value, "has no time zone; give UTC")
     try:
         return moment.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00: past the year 9999 in UTC
-        raise InvalidField(field, value, "is out of range once converted to UTC") from None
+        raise error(field, value, "is out of range once converted to UTC") from None
 
 
 def non_empty(value: object, field: str, max_len: int = 200) -> str:

@@ -61,6 +61,7 @@ from typing import Any, TypedDict
 from ddsketch import DDSketch
 
 from domain.errors import InvalidField
+from domain.identifiers import utc_timestamp
 
 __all__ = [
     "add_all",
@@ -263,23 +264,8 @@ def _plain_sample(m: dict[str, Any]) -> RequestSample | None:
 
 def utc_time(value: object) -> datetime:
     """A sample's ``time``: an aware datetime or ISO 8601 string with an offset, in UTC;
-    SampleError naming ``time`` otherwise."""
-    moment: datetime
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise SampleError("time", value, "is not an ISO 8601 timestamp") from None
-    else:
-        raise SampleError("time", value, f"is a {type(value).__name__}, not a timestamp")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise SampleError("time", value, "has no time zone; give UTC")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00: past the year 9999 in UTC
-        raise SampleError("time", value, "is out of range once converted to UTC") from None
+    SampleError naming ``time`` otherwise (the domain's rule, ``utc_timestamp``)."""
+    return utc_timestamp(value, "time", error=SampleError, kinds="a timestamp")
 
 
 def sample_from_mapping(m: object) -> RequestSample:
