@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +24,9 @@ from streams.indicators import IndicatorConfig, Series, Snapshot
 from streams.topics import ensure_topics
 from tests.integration.test_indicator_worker import SYMBOLS, T0, session, tick
 from tests.support.databases import ledger_url
-from tests.support.stream_topics import produce, records, until
+from tests.support.stream_topics import produce, records, start_worker, until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +63,6 @@ def _expected(values: list[bytes]) -> list[Snapshot]:
     return out
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    # The output goes to a file: a pipe nobody reads would block the worker once full.
-    with log.open("ab") as out:
-        return subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "console.cli", "worker", "indicators"], env=env, cwd=ROOT,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
 def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path) -> None:
     from datetime import timedelta
 
@@ -99,14 +87,14 @@ def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path)
             "REGLEDGER_STREAMS_LOG_LEVEL": "info",  # a hang shows where in the log
         }
         log = tmp_path / "worker.log"
-        worker = _start(env, log)
+        worker = start_worker("indicators", env, log)
         try:
             produce(broker, "market.ticks", first)
             until(lambda: len(_stored(url)) >= 100, "the first snapshots")
         finally:
             worker.send_signal(signal.SIGKILL)  # no clean shutdown: nothing flushed on exit
             worker.wait(timeout=60)
-        worker = _start(env, log)
+        worker = start_worker("indicators", env, log)
         try:
             produce(broker, "market.ticks", second)
             try:
@@ -118,7 +106,7 @@ def test_indicators_survive_a_killed_worker_exactly(broker: str, tmp_path: Path)
                 # requires every value to come out exactly as in an uninterrupted run.
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=30)
-                worker = _start(env, log)
+                worker = start_worker("indicators", env, log)
                 until(
                     lambda: len(_stored(url)) == len(expected),
                     f"every snapshot after a second restart (worker log: {log})",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +19,9 @@ from streams.codecs import decode_ledger_event
 from streams.relay import ContinuityChecker
 from streams.topics import LEDGER_EVENTS, ensure_topics
 from tests.support.databases import ledger_url
-from tests.support.stream_topics import read_topic, until
+from tests.support.stream_topics import read_topic, start_worker, until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -46,21 +43,13 @@ def _record(url: str, first: int, count: int) -> None:
         trail.close()
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "console.cli", "worker", "relay"], env=env, cwd=ROOT,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
 def test_a_killed_relay_worker_resumes_without_a_gap(broker: str, tmp_path: Path) -> None:
     ensure_topics(broker)
     with ledger_url("postgres", tmp_path) as url:
         env = {**os.environ, "REGLEDGER_DATABASE_URL": url, "REGLEDGER_BROKER_URL": broker}
         log = tmp_path / "relay.log"
         _record(url, 0, 300)
-        worker = _start(env, log)
+        worker = start_worker("relay", env, log)
         try:
             until(lambda: len(read_topic(broker, LEDGER_EVENTS)) >= 300, "the first events")
             _record(url, 300, 200)  # appended while the worker follows the ledger
@@ -69,7 +58,7 @@ def test_a_killed_relay_worker_resumes_without_a_gap(broker: str, tmp_path: Path
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
         _record(url, 500, 200)  # appended while no relay runs
-        worker = _start(env, log)
+        worker = start_worker("relay", env, log)
         try:
             until(
                 lambda: {decode_ledger_event(r.value).position

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from streams.settings import bootstrap_servers
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,13 @@ def until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g} s")
         time.sleep(0.3)
+
+
+def start_worker(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``regledger worker ROLE`` in a process of its own, its output appended to ``log`` (a
+    pipe nobody reads would block the worker once full)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "console.cli", "worker", role], env=env, cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
