@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -121,3 +122,44 @@ def run_and_report(
         sys.stdout.write(json.dumps(result) + "\n")
     console.print(summary(result), markup=False, highlight=False)
     return 0
+
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def add_dsn_option(parser: argparse.ArgumentParser) -> None:
+    """``--dsn``: the admin DSN, default ``$REGLEDGER_TEST_DSN``, else the local server."""
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
+        help="admin DSN of the server (a database to connect to while creating the bench one)",
+    )
+
+
+def sized_options(
+    parser: argparse.ArgumentParser, sizes: dict[str, tuple[int, int]], argv: Any
+) -> argparse.Namespace:
+    """Parse the options of a bench with workload sizes (name: (full, --quick)): --quick,
+    --repeat, one option per size, --dsn, --keep, --profile, --json; sizes left out take
+    their full or quick default; every count must be positive."""
+    parser.add_argument("--quick", action="store_true", help="a CI-size run (under a minute)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs (median)")
+    for name, (full, quick) in sizes.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"default {full:,}" + (f", {quick:,} with --quick" if quick != full else ""),
+        )
+    add_dsn_option(parser)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--profile", action="store_true", help="one more, profiled, pass (stderr)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    args = parser.parse_args(argv)
+    for name, (full, quick) in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    if args.repeat < 1 or any(getattr(args, name) < 1 for name in sizes):
+        names = ", ".join(f"--{n.replace('_', '-')}" for n in sizes)
+        parser.error(f"--repeat, {names} must be positive")
+    return args

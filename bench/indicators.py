@@ -83,7 +83,7 @@ if __package__ in (None, ""):  # run as a script: the repository first, then ben
     sys.path.append(str(_BENCH))  # hide the `streams` package
 
 from aiokafka import AIOKafkaProducer
-from common import db_url, progress_bar, recreate_databases, run_and_report
+from common import db_url, progress_bar, recreate_databases, run_and_report, sized_options
 from kafka_bench import Phase, Profiled, consume_into, measure_raw, produce, profile_top, run_async
 from rich.console import Console
 from rich.table import Table
@@ -100,7 +100,6 @@ from streams.settings import bootstrap_servers
 from streams.topics import INDICATOR_VALUES, MARKET_TICKS, ensure_topics
 
 BENCH_DB = "regledger_bench_indicators"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHANGELOG = f"regledger-bench.indicators-{BARS_TABLE}-changelog"  # Faust's name for it
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # event time of the first tick
 SEED = 20_260_302
@@ -402,30 +401,7 @@ def summary(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a CI-size run")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs (median)")
-    for name, (full, quick) in DEFAULTS.items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=int,
-            default=None,
-            help=f"default {full:,}" + (f", {quick:,} with --quick" if quick != full else ""),
-        )
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
-        help="admin DSN of the server (a database to connect to while creating the bench one)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
-    parser.add_argument("--profile", action="store_true", help="one more, profiled, pass (stderr)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    args = parser.parse_args(argv)
-    for name, (full, quick) in DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if args.repeat < 1 or any(getattr(args, name) < 1 for name in DEFAULTS):
-        parser.error("--repeat, --ticks, --symbols and --per-second must be positive")
-
+    args = sized_options(parser, DEFAULTS, argv)
     return run_and_report(args, BENCH_DB, run, print_table, summary)
 
 

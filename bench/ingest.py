@@ -61,7 +61,15 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
-from common import Contender, db_parts, db_url, drop_databases, progress_bar, recreate_databases
+from common import (
+    Contender,
+    add_dsn_option,
+    db_parts,
+    db_url,
+    drop_databases,
+    progress_bar,
+    recreate_databases,
+)
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from rich.console import Console
@@ -76,7 +84,6 @@ from ledger.validation import prepare_batch
 from ledger.verify import verify_ledger
 
 BENCH_DB = "regledger_bench"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 EVENTS_PER_AGGREGATE = 5
 WARMUP_BATCHES = 2
 SEED = 20_260_101
@@ -409,11 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events per contender")
     parser.add_argument("--batch", type=int, default=500, help="events per insert_events call")
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
-        help="admin DSN of the server (a database to connect to while creating the bench one)",
-    )
+    add_dsn_option(parser)
     parser.add_argument(
         "--verify-events",
         type=int,

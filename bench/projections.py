@@ -55,7 +55,7 @@ if __package__ in (None, ""):  # run as a script: the repository first, then ben
     sys.path.append(str(_BENCH))
 
 import psycopg
-from common import db_url, drop_databases, progress_bar, recreate_databases
+from common import add_dsn_option, db_url, drop_databases, progress_bar, recreate_databases
 from eventsourcing.persistence import StoredEvent
 from rich.console import Console
 from rich.table import Table
@@ -72,7 +72,6 @@ from projections.core import decoder
 from projections.runner import BatchReport, ProjectionRunner
 
 BENCH_DB = "regledger_bench_projections"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SAVE_AGGREGATES = 1_000  # aggregates per trail.save (one append)
 RECENT_AGGREGATES = 20_000  # kept in memory for amendments and lifecycle steps
 READ_BATCH = 2_000
@@ -440,11 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=5_000, help="events/s while following")
     parser.add_argument("--seconds", type=float, default=20, help="how long to append")
     parser.add_argument("--seed", type=int, default=7, help="the demo's seed")
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
-        help="admin DSN of the server (a database to connect to while creating the bench one)",
-    )
+    add_dsn_option(parser)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)

@@ -64,6 +64,7 @@ if __package__ in (None, ""):  # run as a script: make the repository and bench/
 import psycopg
 from common import (
     Contender,
+    add_dsn_option,
     db_url,
     drop_databases,
     progress_bar,
@@ -82,7 +83,6 @@ from ledger.recorders import ChainedApplicationRecorder
 BENCH_DB = "regledger_bench_proofs"
 TREE_DB = f"{BENCH_DB}_tree"
 NOTREE_DB = f"{BENCH_DB}_notree"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WARMUP_BATCHES = 2
 SEED = 20_260_202
 MAX_EVENT_BYTES = 1_048_576
@@ -372,11 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1_000_000,
         help="log size proofs are timed on (the with-tree log is grown, untimed)",
     )
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
-        help="admin DSN of the server (a database to connect to while creating the bench ones)",
-    )
+    add_dsn_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.events < 1 or args.batch < 1 or args.proof_log < 2:

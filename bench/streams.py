@@ -69,7 +69,7 @@ if __package__ in (None, ""):  # run as a script: the repository first, then ben
     sys.path[:] = [str(_BENCH.parent), *(p for p in sys.path if Path(p or ".").resolve() != _BENCH)]
     sys.path.append(str(_BENCH))
 
-from common import db_url, progress_bar, recreate_databases, run_and_report
+from common import db_url, progress_bar, recreate_databases, run_and_report, sized_options
 from kafka_bench import Phase, Profiled, consume_into, measure_raw, produce, run_async
 from rich.console import Console
 from rich.table import Table
@@ -87,7 +87,6 @@ from streams.slo_store import SloBatch, SloSink
 from streams.topics import TELEMETRY_REQUESTS, ensure_topics
 
 BENCH_DB = "regledger_bench_streams"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAW_TOPIC = "bench.raw"
 AUDIT_TRADING = "audit.trading"
 SAVE_ORDERS = 1_000  # orders per append while the relay's ledger is recorded
@@ -462,29 +461,7 @@ def summary(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a CI-size run (under a minute)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per phase (median)")
-    for name, (full, quick) in SIZES.items():
-        parser.add_argument(
-            f"--{name}", type=int, default=None, help=f"default {full:,}, {quick:,} with --quick"
-        )
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("REGLEDGER_TEST_DSN") or DEFAULT_DSN,
-        help="admin DSN of the server (a database to connect to while creating the bench one)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
-    parser.add_argument(
-        "--profile", action="store_true", help="one more, profiled, pass per phase (stderr)"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    args = parser.parse_args(argv)
-    for name, (full, quick) in SIZES.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if args.repeat < 1 or any(getattr(args, name) < 1 for name in SIZES):
-        parser.error("--repeat, --raw, --events, --orders and --samples must be positive")
-
+    args = sized_options(parser, SIZES, argv)
     return run_and_report(args, BENCH_DB, run, print_table, summary)
 
 
