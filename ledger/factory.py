@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     ProcessRecorder,
     TrackingRecorder,
+    Transcoder,
 )
 from eventsourcing.utils import Environment, EnvType
 
@@ -23,6 +24,7 @@ from .errors import ConfigurationError
 from .recorders import ChainedApplicationRecorder, ChainedProcessRecorder, ChainedTrackingRecorder
 from .settings import Settings
 from .store import ChainStore
+from .transcoder import LedgerTranscoder
 
 __all__ = ["LedgerFactory", "PERSISTENCE_MODULE", "application_env", "open_store"]
 
@@ -59,6 +61,13 @@ class LedgerFactory(InfrastructureFactory[TrackingRecorder]):
         super().__init__(env)
         self.settings = Settings.from_env(self.env)
         self.store = open_store(self.settings)
+
+    def transcoder(self) -> Transcoder:
+        """:class:`~ledger.transcoder.LedgerTranscoder` (JSONTranscoder's bytes, faster),
+        unless ``TRANSCODER_TOPIC`` names another."""
+        if self.env.get(self.TRANSCODER_TOPIC):
+            return super().transcoder()
+        return LedgerTranscoder()
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         if purpose == "snapshots":
