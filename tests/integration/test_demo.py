@@ -7,12 +7,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import pytest
+from eventsourcing.domain import BaseAggregate, CanInitAggregate
+from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
 from console.demo import DemoSummary, run_demo
 from console.trail import open_trail
 from domain import identifiers
+from domain.application import AuditTrail
+from domain.base import AuditAggregate, AuditCreated
 from ledger import LedgerRecord, Settings, open_store
+from ledger.factory import application_env
+from ledger.transcoder import LedgerTranscoder
 from ledger.verify import verify_ledger
 from tests.support.databases import ledger_url
 
@@ -70,6 +76,33 @@ def test_same_seed_same_events_other_seed_other_events(tmp_path: Path) -> None:
     assert len(first) == sum(SEED_7_ONE_DAY.values())
     assert first == again
     assert other != first
+
+
+def test_lean_paths_record_eventsourcings_own_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's transcoder and the audit aggregates' lean creation record, for a whole
+    simulated day (every command, replays included), the bytes eventsourcing's own
+    JSONTranscoder, ``BaseAggregate._create`` and ``CanInitAggregate.mutate`` record."""
+    logs = []
+    for lean in (True, False):
+        with ledger_url("sqlite", tmp_path) as url, monkeypatch.context() as patch:
+            env = application_env(Settings(database_url=url))
+            if not lean:
+                env["TRANSCODER_TOPIC"] = "eventsourcing.persistence:JSONTranscoder"
+                patch.setattr(AuditAggregate, "_create", BaseAggregate.__dict__["_create"])
+                patch.setattr(AuditCreated, "mutate", CanInitAggregate.mutate)
+            trail = AuditTrail(env=env)
+            try:
+                transcoder = trail.mapper.transcoder
+                assert type(transcoder) is (LedgerTranscoder if lean else JSONTranscoder)
+                run_demo(trail, days=1, seed=7)
+            finally:
+                trail.close()
+            logs.append(_content(url))
+    lean_log, eventsourcing_log = logs
+    assert len(lean_log) == sum(SEED_7_ONE_DAY.values())
+    assert lean_log == eventsourcing_log
 
 
 def test_one_day_verifies_and_tells_the_story(url: str) -> None:
