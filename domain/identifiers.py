@@ -166,6 +166,21 @@ KNOWN_MICS: frozenset[str] = frozenset(
 )
 
 
+# Identifiers already found valid. Orders repeat the same few instruments and entities, and
+# a check digit is the same every time: a hit skips the computation (only exact str values,
+# so a hit is the string that was checked). Bounded: emptied when full.
+_VALID_LEIS: set[str] = set()
+_VALID_ISINS: set[str] = set()
+_VALID_MAX = 65_536
+
+
+def _remember(valid: set[str], value: str) -> str:
+    if len(valid) >= _VALID_MAX:
+        valid.clear()
+    valid.add(value)
+    return value
+
+
 def _is_str(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidField(field, value, f"is a {type(value).__name__}, not a string")
@@ -218,6 +233,8 @@ def lei(value: str, field: str = "lei") -> str:
     >>> lei("5493001KJTIIGC8Y1R12")
     '5493001KJTIIGC8Y1R12'
     """
+    if type(value) is str and value in _VALID_LEIS:
+        return value
     _is_str(value, field)
     if len(value) != 20:
         raise InvalidField(field, value, f"must be 20 characters (ISO 17442), got {len(value)}")
@@ -229,7 +246,7 @@ def lei(value: str, field: str = "lei") -> str:
     if value[18:] in ("00", "01"):
         # 00 and 01 can only stand where 97 or 98 was meant: MOD 97-10 yields 02..98.
         raise InvalidField(field, value, "has check digits outside 02-98 (ISO 7064 MOD 97-10)")
-    return value
+    return _remember(_VALID_LEIS, value)
 
 
 # --- ISIN --------------------------------------------------------------------------------
@@ -270,6 +287,8 @@ def isin(value: str, field: str = "isin") -> str:
     >>> isin("DE0007164600")
     'DE0007164600'
     """
+    if type(value) is str and value in _VALID_ISINS:
+        return value
     _is_str(value, field)
     if len(value) != 12:
         raise InvalidField(field, value, f"must be 12 characters (ISO 6166), got {len(value)}")
@@ -287,7 +306,7 @@ def isin(value: str, field: str = "isin") -> str:
         raise InvalidField(field, value, "must end in a numeric check digit (ISO 6166)")
     if _luhn_check_digit(_to_digits(value[:11])) != value[11]:
         raise InvalidField(field, value, "has a wrong check digit (ISO 6166: Luhn)")
-    return value
+    return _remember(_VALID_ISINS, value)
 
 
 # --- MIC and currency --------------------------------------------------------------------
