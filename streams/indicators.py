@@ -62,6 +62,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 import tomllib
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -74,6 +75,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 import numpy as np
+import orjson
 import talib
 from talib import abstract, stream
 
@@ -503,21 +505,49 @@ class Snapshot:
             object.__setattr__(self, "bar_time", _utc(self.bar_time, "bar_time"))
 
     def canonical(self) -> bytes:
-        """Sorted-key, compact, ASCII JSON; floats in Python's shortest round-trip form."""
+        """Sorted-key, compact, ASCII JSON; floats in Python's shortest round-trip form.
+
+        ``json.dumps`` defines the bytes (docs/FORMAT.md section 9); orjson writes the same
+        bytes several times faster, given every float below 1e-4 in magnitude as ``repr``'s
+        text (orjson writes ``1e-05`` as ``0.00001``). A snapshot holding anything but
+        ASCII text, 64-bit integers, None and finite floats goes through ``json``. A
+        property test holds the two equal."""
+        bar = self.bar
+        prices: dict[str, Value] = {
+            "close": float(bar.close),
+            "high": float(bar.high),
+            "low": float(bar.low),
+            "open": float(bar.open),
+            "volume": float(bar.volume),
+        }
+        fast_values = _orjson_ready(self.values)
+        fast_prices = _orjson_ready(prices)
+        if (
+            fast_values is not None
+            and fast_prices is not None
+            and self.symbol.isascii()
+            and self.timeframe.isascii()
+        ):
+            try:
+                return orjson.dumps(
+                    {
+                        "bar": fast_prices,
+                        "bar_time": _stamp(self.bar_time),
+                        "symbol": self.symbol,
+                        "timeframe": self.timeframe,
+                        "values": fast_values,
+                    },
+                    option=orjson.OPT_SORT_KEYS,
+                )
+            except orjson.JSONEncodeError:  # an integer past 64 bits
+                pass
         for name, value in self.values.items():
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise SnapshotFormatError(f"values.{name}", value, "is not a number or None")
-        bar = self.bar
         document = {
-            "bar": {
-                "close": float(bar.close),
-                "high": float(bar.high),
-                "low": float(bar.low),
-                "open": float(bar.open),
-                "volume": float(bar.volume),
-            },
+            "bar": prices,
             "bar_time": _stamp(self.bar_time),
             "symbol": self.symbol,
             "timeframe": self.timeframe,
@@ -587,6 +617,34 @@ class Snapshot:
                 "snapshot", data[:80], "is not canonical (sorted keys, no spaces, shortest floats)"
             )
         return snapshot
+
+
+def _orjson_ready(numbers: Mapping[str, Value]) -> Mapping[str, Any] | None:
+    """``numbers`` as orjson must be given them to write ``json.dumps``'s bytes: a float of
+    magnitude below 1e-4 (not 0) as ``repr``'s text, where orjson's own differs. None when
+    only ``json`` writes them right: a name that is not ASCII text, a NaN or an infinity
+    (``json`` refuses it, and the refusal names it), a type other than exactly float, int
+    or None (``json`` formats subclasses its own way)."""
+    tiny: list[str] = []
+    for name, value in numbers.items():
+        if type(name) is not str or not name.isascii():
+            return None
+        if type(value) is float:
+            if not -_MAX_FLOAT <= value <= _MAX_FLOAT:  # NaN compares False
+                return None
+            if value and -1e-4 < value < 1e-4:
+                tiny.append(name)
+        elif value is not None and type(value) is not int:
+            return None
+    if not tiny:
+        return numbers
+    ready: dict[str, Any] = dict(numbers)
+    for name in tiny:
+        ready[name] = orjson.Fragment(repr(ready[name]))
+    return ready
+
+
+_MAX_FLOAT: Final = sys.float_info.max
 
 
 def _finite(value: object) -> bool:

@@ -9,6 +9,7 @@ name, so a wrong input order would show). Equality is ``==`` plus ``repr``, whic
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import tomllib
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from talib import abstract
 
+from streams import indicators
 from streams.indicators import (
     BAR_FIELDS,
     OHLCV,
@@ -482,6 +484,79 @@ def test_canonical_round_trip_is_exact(
     assert list(again.values) == sorted(values)
     assert again.canonical() == data
     assert again.hash == snapshot.hash == hashlib.sha256(data).hexdigest()
+
+
+def _json_canonical(snapshot: Snapshot) -> bytes:
+    """The canonical bytes as docs/FORMAT.md section 9 defines them: json.dumps."""
+    b = snapshot.bar
+    document = {
+        "bar": {"close": b.close, "high": b.high, "low": b.low, "open": b.open, "volume": b.volume},
+        "bar_time": snapshot.bar_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "symbol": snapshot.symbol,
+        "timeframe": snapshot.timeframe,
+        "values": snapshot.values,
+    }
+    text = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    return text.encode("ascii")
+
+
+any_floats = st.one_of(
+    st.floats(),  # NaN and infinities: refused either way
+    st.floats(min_value=-1e-3, max_value=1e-3),  # where orjson writes floats otherwise
+    st.sampled_from([1e-4, -1e-4, 9.999999999999999e-05, 1e16, 1e-7, 5e-324]),
+)
+
+
+@given(
+    symbol=st.text(min_size=1, max_size=6),
+    bar=st.builds(OHLCV, any_floats, any_floats, any_floats, any_floats, any_floats),
+    values=st.dictionaries(
+        st.text(max_size=6),
+        st.one_of(st.none(), any_floats, st.integers(min_value=-(2**70), max_value=2**70)),
+        max_size=8,
+    ),
+)
+def test_canonical_bytes_are_json_dumps_bytes(
+    symbol: str, bar: OHLCV, values: dict[str, float | int | None]
+) -> None:
+    snapshot = Snapshot(symbol, "1s", EXAMPLE.bar_time, bar, dict(sorted(values.items())))
+    try:
+        expected: bytes | type[Exception] = _json_canonical(snapshot)
+    except ValueError:
+        expected = SnapshotFormatError  # NaN or an infinity: refused, naming the field
+    try:
+        actual: bytes | type[Exception] = snapshot.canonical()
+    except SnapshotFormatError:
+        actual = SnapshotFormatError
+    assert actual == expected
+
+
+def test_canonical_takes_orjson_only_where_it_writes_json_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoded: list[object] = []
+    real = indicators.orjson.dumps
+
+    def spy(document: object, **options: object) -> bytes:
+        encoded.append(document)
+        return real(document, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indicators.orjson, "dumps", spy)
+    fast = replace(EXAMPLE, values={"RSI": 55.5, "OBV": 120, "SMA": None, "ROC": 0.0})
+    assert fast.canonical() == _json_canonical(fast) and len(encoded) == 1
+    tiny = replace(EXAMPLE, values={"MARKETFI": 3.5e-05, "RSI": 55.5})  # orjson: 0.000035
+    data = tiny.canonical()
+    assert data == _json_canonical(tiny) and len(encoded) == 2
+    assert b'"MARKETFI":3.5e-05,' in data
+    for slow in (
+        replace(EXAMPLE, symbol="SÜD"),  # json escapes it: \u00dc
+        replace(EXAMPLE, values={"RSI": np.float64(55.5)}),  # a float subclass
+        replace(EXAMPLE, values={"BIG": 2**64}),  # past orjson's 64 bits
+    ):
+        assert slow.canonical() == _json_canonical(slow)
+    assert len(encoded) == 3  # the 64-bit integer was tried, refused, and went to json
 
 
 # --- (f) what the catalogue holds --------------------------------------------------------
