@@ -8,6 +8,7 @@ it sends the original bytes, unchanged, to a dead-letter topic (``audit.dlq``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DLQ_HEADERS", "RawMessage", "Rejection"]
 
@@ -21,9 +22,9 @@ DLQ_HEADERS = (
 )
 
 
-@dataclass(frozen=True)
-class RawMessage:
-    """One record as consumed: where it came from and its bytes, undecoded."""
+class RawMessage(NamedTuple):
+    """One record as consumed: where it came from and its bytes, undecoded (a named tuple:
+    a worker makes one per record, and a tuple is made in half the time of a dataclass)."""
 
     topic: str
     partition: int
