@@ -70,7 +70,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -122,9 +122,9 @@ class TickError(InvalidField):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """One market tick. Built unchecked for speed; use decode_tick for input.
+class Tick(NamedTuple):
+    """One market tick. Built unchecked for speed; use decode_tick for input (a named
+    tuple: one is made per tick, in under half the time of a dataclass).
 
     ``time`` is the event time, an aware datetime in UTC.
     """
