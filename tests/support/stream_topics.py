@@ -88,6 +88,23 @@ def produce(broker_url: str, topic: str, values: list[bytes]) -> None:
     asyncio.run(_produce(broker_url, topic, values))
 
 
+async def _committed(broker_url: str, group: str, topic: str) -> int | None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url), group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        offset: int | None = await consumer.committed(TopicPartition(topic, 0))
+        return offset
+    finally:
+        await consumer.stop()
+
+
+def committed(broker_url: str, group: str, topic: str) -> int | None:
+    """The offset consumer group ``group`` has committed on partition 0 of ``topic``."""
+    return asyncio.run(_committed(broker_url, group, topic))
+
+
 def until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
     """``check()`` once it is truthy, polled every 0.3 s; AssertionError naming ``what``
     after ``timeout`` seconds."""
