@@ -31,7 +31,8 @@ written, or the bench stops: its rate would not be the one the README quotes.
   bytes sent to ``indicators.values`` (key: the symbol) and the changelog entries the
   agent's table writes (one per closed bar, one per touched symbol's open bars, a
   tombstone per expired bar) sent to a changelog topic, with one ``AIOKafkaProducer`` set
-  as Faust's (acks all, no linger, 16 KiB batches), without waiting for the acks (as the
+  as the worker's (acks all; batches of up to 256 KiB, lingering at most 2 ms:
+  ``streams.agents.INDICATORS_PRODUCER``), without waiting for the acks (as the
   agent; Faust flushes before committing offsets), and every send flushed before the run's
   clock stops; ticks/s, ``ratio`` = rate / limit.
 
@@ -89,7 +90,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger import Settings, open_store
-from streams.agents import BARS_TABLE, TICK_BATCH
+from streams.agents import BARS_TABLE, INDICATORS_PRODUCER, TICK_BATCH
 from streams.agents import _closed_key as closed_key  # the agent's own changelog keys
 from streams.agents import _open_key as open_key
 from streams.broker import bundled_broker
@@ -206,12 +207,12 @@ async def work_through(
     advance: Callable[[int], None],
 ) -> tuple[Any, Publisher]:
     """One worker run over offsets ``first ..`` of the ticks: consume, process, publish."""
-    producer = AIOKafkaProducer(  # as Faust's producer is set (streams.app.make_app)
+    producer = AIOKafkaProducer(  # as the worker's producer is set (streams.agents)
         bootstrap_servers=servers,
         acks=-1,
         enable_idempotence=False,  # Tansu has no InitProducerId
-        linger_ms=0,
-        max_batch_size=16_384,
+        linger_ms=round(INDICATORS_PRODUCER["producer_linger"] * 1000),
+        max_batch_size=INDICATORS_PRODUCER["producer_max_batch_size"],
         max_request_size=1_000_000,
     )
     await producer.start()

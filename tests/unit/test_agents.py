@@ -45,7 +45,7 @@ from domain.application import AuditTrail
 from ledger import Settings, open_store
 from ledger.factory import application_env
 from projections.core import decoder
-from streams.agents import guard_app, ingestion_app, slo_app
+from streams.agents import guard_app, indicators_app, ingestion_app, slo_app
 from streams.codecs import LedgerMessage, encode_message
 from streams.guard_worker import Verdicts
 from streams.ingestion import IngestResult
@@ -347,3 +347,12 @@ def test_slo_counts_windows_alerts_and_dead_letters(database: str, sent: list[Se
     assert sorted((m.payload["slo"], m.payload["rule"]) for m in breaches) == sorted(
         (a.slo, a.rule) for a in closing.alerts
     )
+
+
+def test_the_indicators_worker_batches_what_it_sends(database: str) -> None:
+    """A snapshot and a changelog entry per closed bar: batched, not a request each."""
+    app = indicators_app(_settings(database), BROKER)
+    assert (app.conf.producer_linger, app.conf.producer_max_batch_size) == (0.002, 262_144)
+    assert app.conf.producer_max_request_size == 1_000_000  # one batch fits a request
+    slo = slo_app(_settings(database), BROKER)  # the others keep Faust's defaults
+    assert (slo.conf.producer_linger, slo.conf.producer_max_batch_size) == (0.0, 16_384)
