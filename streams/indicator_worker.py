@@ -94,10 +94,9 @@ def stored_snapshots(session: ViewSession, snapshot_hash: str) -> list[Row]:
     return rows
 
 
-def snapshot_row(snapshot: Snapshot) -> Row:
-    """The ``indicator_values`` row of ``snapshot``: its canonical bytes and their hash
-    (encoded once: formatting the values is most of a snapshot's cost)."""
-    canonical = snapshot.canonical()
+def snapshot_row(snapshot: Snapshot, canonical: bytes) -> Row:
+    """The ``indicator_values`` row of ``snapshot``, given its canonical bytes (encoded
+    once by the caller, which also publishes them) and their hash."""
     return {
         "symbol": snapshot.symbol,
         "timeframe": snapshot.timeframe,
@@ -252,8 +251,8 @@ class IndicatorCore:
         today.append(bar)
 
     def _write(self, batch: IndicatorBatch) -> None:
-        rows = [snapshot_row(s) for s in batch.snapshots]
-        batch.canonical = [row["snapshot"].encode("ascii") for row in rows]
+        batch.canonical = [s.canonical() for s in batch.snapshots]
+        rows = [snapshot_row(s, c) for s, c in zip(batch.snapshots, batch.canonical, strict=True)]
         since = min(s.bar_time for s in batch.snapshots)
         with self._session.transaction():
             stored = {
